@@ -1,0 +1,40 @@
+# Two commands: `make demo` and `make test`.  Each sets up everything first: the OS packages
+# (mosquitto, and the tools the tests use), a virtualenv in .venv, and this project in it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+SYSTEM_PACKAGES := mosquitto mosquitto-clients
+TEST_PACKAGES := ffmpeg rtsp-server-perl
+PYTEST_ARGS ?=
+
+.PHONY: all setup test demo lint system-deps test-deps clean
+
+all: test
+
+setup: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml scripts/make-venv.sh
+	@scripts/make-venv.sh "$(PYTHON)" "$(VENV)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+system-deps:
+	@scripts/system-deps.sh $(SYSTEM_PACKAGES)
+
+test-deps:
+	@scripts/system-deps.sh $(TEST_PACKAGES)
+
+test: setup test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/edge-sim demo
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache demo-out

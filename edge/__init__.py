@@ -1,0 +1,3 @@
+"""Edge node runtime for township comprehensive law-enforcement teams."""
+
+__version__ = "0.1.0"

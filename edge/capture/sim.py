@@ -1,0 +1,59 @@
+"""`sim:SCENARIO.toml` source: the scene simulator as a camera.
+
+Frames carry the scenario's own clock (its `start` plus scene time) as wall time, so schedules
+(night-only rules, market hours) behave as the scenario scripts them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .base import Capture, FrameSource, SourceError
+
+
+class SimSource(FrameSource):
+    live = False
+
+    def __init__(self, path: str | Path, *, loop: bool = False, **kwargs):
+        super().__init__(f"sim:{path}", **kwargs)
+        self.path = Path(path)
+        self.loop = loop
+        self._renderer = None
+        self._index = 0
+        self._loops = 0
+        self._t0_mono = 0.0
+        self._start_wall = 0.0
+        self.scenario = None
+
+    def _preflight(self) -> None:
+        from simulator.render import Renderer
+        from simulator.scenario import ScenarioError, load_scenario
+
+        if not self.path.is_file():
+            raise SourceError(f"{self.name}: not found")
+        try:
+            self.scenario = load_scenario(self.path)
+        except ScenarioError as exc:
+            raise SourceError(str(exc)) from None
+        self._renderer = Renderer(self.scenario)
+        self._start_wall = self.scenario.start.timestamp()
+
+    def _open(self) -> None:
+        self._index = 0
+        self._t0_mono = time.monotonic()
+
+    def _grab(self) -> Capture | None:
+        renderer = self._renderer
+        if self._index >= renderer.n_frames:
+            if not self.loop:
+                return None
+            self._index = 0
+            self._loops += 1
+        rendered = renderer.render(self._index)
+        self._index += 1
+        scene_t = self._loops * renderer.n_frames / renderer.fps + rendered.t
+        mono = self._t0_mono + scene_t
+        if self.realtime and not self._sleep_until(mono):
+            return None
+        return Capture(rendered.image, mono=mono, wall=self._start_wall + scene_t)

@@ -1,0 +1,14 @@
+"""[dock]: where body-worn recorders appear when docked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Section
+
+
+class DockConfig(Section):
+    # Folder under which each recorder mounts as USB mass storage.
+    mount_dir: Path
+    # Remove files from a recorder once the hub has verified them.
+    delete_after_upload: bool = False

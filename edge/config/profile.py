@@ -1,0 +1,223 @@
+"""A device profile: one TOML file, one typed model, and the checks that span sections."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, PrivateAttr, ValidationError
+
+from ..capture.uri import parse_source_uri
+from .base import Section
+from .capture import CaptureConfig
+from .detect import DetectConfig
+from .dock import DockConfig
+from .link import LinkConfig
+from .node import NodeConfig
+from .rules import RuleConfig
+from .zones import ZoneConfig
+
+# The classes each rule kind looks at unless the rule lists its own.
+KIND_CLASSES: dict[str, tuple[str, ...]] = {
+    "fishing": ("person", "fishing_rod"),
+    "boat_intrusion": ("boat",),
+    "stall": ("stall", "cart"),
+    "parking": ("vehicle",),
+    "intrusion": ("person",),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A profile that cannot be used; carries every problem found, each with its field path."""
+
+    def __init__(self, file: str | Path, problems: list[Problem]):
+        self.file = str(file)
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{self.file}: {p}" for p in self.problems]
+
+
+class Profile(Section):
+    node: NodeConfig
+    capture: CaptureConfig | None = None
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    zones: tuple[ZoneConfig, ...] = ()
+    rules: tuple[RuleConfig, ...] = ()
+    link: LinkConfig = Field(default_factory=LinkConfig)
+    dock: DockConfig | None = None
+
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    def resolve(self, path: str | Path) -> Path:
+        """Paths in a profile are relative to the profile's own folder."""
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else (self._base_dir / path)
+
+    def source_uri(self) -> str | None:
+        """The capture URI with file paths made absolute."""
+        if self.capture is None:
+            return None
+        return resolve_source_uri(self.capture.source, self._base_dir)
+
+    def rule_classes(self, rule: RuleConfig) -> tuple[str, ...]:
+        return rule.classes or KIND_CLASSES[rule.kind]
+
+
+def resolve_source_uri(uri: str, base_dir: Path) -> str:
+    spec = parse_source_uri(uri)
+    if not spec.is_path or Path(spec.target).is_absolute():
+        return uri
+    _, q, query = uri.partition("?")
+    return f"{spec.scheme}:{(base_dir / spec.target).as_posix()}{q}{query}"
+
+
+def load_profile(file: str | Path, *, check_files: bool = True) -> Profile:
+    """Read, validate and cross-check a profile; raise ConfigError listing every problem."""
+    file = Path(file)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(file, [Problem("file", "not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, [Problem("file", f"cannot read: {exc}")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, [_toml_problem(exc)]) from None
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(file, [_pydantic_problem(e) for e in exc.errors()]) from None
+    profile._base_dir = file.resolve().parent
+    problems = cross_check(profile, check_files=check_files)
+    if problems:
+        raise ConfigError(file, problems)
+    return profile
+
+
+def cross_check(profile: Profile, *, check_files: bool = True) -> list[Problem]:
+    """Checks that span sections: names that must refer to something, and files that must exist."""
+    problems: list[Problem] = []
+    known = set(profile.detect.classes)
+    known_list = ", ".join(profile.detect.classes)
+
+    if profile.node.kind in ("camera", "drone") and profile.capture is None:
+        problems.append(Problem("capture", f"a {profile.node.kind} node needs a [capture] section"))
+    if profile.node.kind == "dock" and profile.dock is None:
+        problems.append(Problem("dock", "a dock node needs a [dock] section"))
+
+    zone_names: set[str] = set()
+    for i, zone in enumerate(profile.zones):
+        if zone.name in zone_names:
+            problems.append(Problem(f"zones[{i}].name", f"zone '{zone.name}' is defined twice"))
+        zone_names.add(zone.name)
+        for j, cls in enumerate(zone.classes):
+            if cls not in known:
+                problems.append(Problem(f"zones[{i}].classes[{j}]", f"unknown class '{cls}' (known: {known_list})"))
+
+    rule_names: set[str] = set()
+    for i, rule in enumerate(profile.rules):
+        if rule.name in rule_names:
+            problems.append(Problem(f"rules[{i}].name", f"rule '{rule.name}' is defined twice"))
+        rule_names.add(rule.name)
+        for j, zone in enumerate(rule.zones):
+            if zone not in zone_names:
+                problems.append(Problem(f"rules[{i}].zones[{j}]", f"unknown zone '{zone}'"))
+        if rule.classes:
+            for j, cls in enumerate(rule.classes):
+                if cls not in known:
+                    problems.append(
+                        Problem(f"rules[{i}].classes[{j}]", f"unknown class '{cls}' (known: {known_list})")
+                    )
+        else:
+            missing = [c for c in KIND_CLASSES[rule.kind] if c not in known]
+            if missing:
+                problems.append(Problem(
+                    f"rules[{i}].classes",
+                    f"a '{rule.kind}' rule looks for {', '.join(missing)}, which the detector does not know; "
+                    "list the rule's classes",
+                ))
+
+    if check_files:
+        problems.extend(_missing_files(profile))
+    return problems
+
+
+def _missing_files(profile: Profile) -> list[Problem]:
+    refs: list[tuple[str, Path, str]] = []  # (field path, path, "file" | "dir")
+    if profile.capture is not None:
+        spec = parse_source_uri(profile.capture.source)
+        if spec.is_path and "${" not in spec.target:
+            refs.append(("capture.source", Path(spec.target), "any"))
+    if profile.detect.model is not None:
+        refs.append(("detect.model", profile.detect.model, "dir"))
+    link = profile.link
+    if link.password_file is not None:
+        refs.append(("link.password_file", link.password_file, "file"))
+    if link.tls is not None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(link.tls, name)
+            if value is not None:
+                refs.append((f"link.tls.{name}", value, "file"))
+    problems = []
+    for field_path, path, kind in refs:
+        full = profile.resolve(path)
+        if not full.exists():
+            problems.append(Problem(field_path, f"not found: {path}" + (f" ({full})" if full != path else "")))
+        elif kind == "file" and not full.is_file():
+            problems.append(Problem(field_path, f"not a file: {path}"))
+        elif kind == "dir" and not full.is_dir():
+            problems.append(Problem(field_path, f"not a folder: {path}"))
+    return problems
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> Problem:
+    text = str(exc)
+    match = re.search(r"\(at line (\d+), column (\d+)\)", text)
+    message = re.sub(r"\s*\(at line \d+, column \d+\)", "", text)
+    where = f"line {match.group(1)}" if match else "toml"
+    return Problem(where, f"invalid TOML: {message[:1].lower()}{message[1:]}")
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _pydantic_problem(error: dict[str, Any]) -> Problem:
+    kind = error["type"]
+    loc = format_loc(tuple(error["loc"]))
+    if kind == "extra_forbidden":
+        return Problem(loc, "unknown key")
+    if kind == "missing":
+        return Problem(loc, "required key is missing")
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    elif kind != "inline_secret":
+        message = message[:1].lower() + message[1:]
+        value = error.get("input")
+        if isinstance(value, (str, int, float, bool)) and not isinstance(value, dict):
+            message += f" (got {value!r})"
+    return Problem(loc, message)

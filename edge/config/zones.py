@@ -1,0 +1,39 @@
+"""[[zones]]: named areas of the image that rules watch."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from .base import Section
+
+Point = tuple[float, float]
+
+
+def polygon_area(points: list[Point] | tuple[Point, ...]) -> float:
+    """Shoelace area (absolute), in the polygon's own units."""
+    total = 0.0
+    for (x1, y1), (x2, y2) in zip(points, [*points[1:], points[0]], strict=True):
+        total += x1 * y2 - x2 * y1
+    return abs(total) / 2
+
+
+class ZoneConfig(Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    # Polygon in relative image coordinates: x to the right, y down, both 0..1.
+    polygon: tuple[Point, ...]
+    # Only these classes count inside the zone; empty means every class.
+    classes: tuple[str, ...] = ()
+
+    @field_validator("polygon")
+    @classmethod
+    def _valid_polygon(cls, value: tuple[Point, ...]) -> tuple[Point, ...]:
+        if len(value) < 3:
+            raise ValueError(f"a polygon needs at least 3 points, got {len(value)}")
+        outside = [i for i, (x, y) in enumerate(value) if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0)]
+        if outside:
+            raise ValueError(
+                f"point {outside[0]} {value[outside[0]]} is outside the image; coordinates are relative (0..1)"
+            )
+        if polygon_area(value) < 1e-6:
+            raise ValueError("the polygon has no area (its points are on one line or repeated)")
+        return value

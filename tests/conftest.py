@@ -1,0 +1,63 @@
+"""Shared test fixtures: real tools (ffmpeg, RTSP server), real video files, free ports."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "firmware_config"
+SCENARIOS = REPO / "simulator" / "scenarios"
+BIN = Path(sys.executable).parent
+
+
+def require_tool(name: str) -> str:
+    """The path of an OS tool the tests need; `make test` installs them (make test-deps)."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if path is None:
+        pytest.fail(f"{name} is not installed; run `make test-deps` (or apt-get install it)")
+    return path
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def level_video(path: Path, n: int = 30, fps: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """An H.264 clip whose frame i is a flat grey of level 8*i: the order of frames can be read back."""
+    from edge.video import H264Writer
+
+    w, h = size
+    with H264Writer(path, fps, size, crf=10) as writer:
+        for i in range(n):
+            writer.write(np.full((h, w, 3), level_of(i), np.uint8))
+    return path
+
+
+def level_of(i: int) -> int:
+    return (8 * i) % 256
+
+
+def frame_level(image: np.ndarray) -> int:
+    """Invert level_of (up to codec noise)."""
+    return round(float(image.mean()) / 8)
+
+
+@pytest.fixture(scope="session")
+def level_clip(tmp_path_factory) -> Path:
+    return level_video(tmp_path_factory.mktemp("video") / "levels.mp4")
+
+
+def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    """Run one of the project's commands (edge-node, edge-sim, edge-hub) from the virtualenv."""
+    cmd, *rest = args
+    return subprocess.run([str(BIN / cmd), *rest], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO, **kwargs)

@@ -36,3 +36,10 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The tests start their own RTSP relay on free ports; the package's system-wide service is not wanted.
+case " $missing " in
+    *" rtsp-server-perl "*)
+        if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+            $SUDO systemctl disable --now rtsp-server-perl >/dev/null 2>&1 || true
+        fi ;;
+esac

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from .capture import FrameSource, SourceState
 from .config import Profile
+from .detect import DetectionStage
 
 log = logging.getLogger("edge.node")
 
@@ -47,10 +49,17 @@ class RateMeter:
 
 
 class Node:
-    def __init__(self, profile: Profile, source: FrameSource, report_interval_s: float = 1.0):
+    """Runs the pipeline stages that exist on each newest frame.  Stages: detection (if a model is set)."""
+
+    def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None,
+                 report_interval_s: float = 1.0):
         self.profile = profile
         self.source = source
+        self.detect = detect
         self.report_interval_s = report_interval_s
+        self._seen: Counter[str] = Counter()
+        self._runs_at_report = 0
+        self._frames_at_report = 0
 
     def run(self, stop: threading.Event, *, duration_s: float | None = None,
             max_frames: int | None = None) -> RunSummary:
@@ -74,6 +83,10 @@ class Node:
                     last_report = now
                 continue
             frames += 1
+            if self.detect is not None:
+                detections = self.detect.process(frame)
+                if detections.coverage != ():  # the detector looked somewhere: report what it saw last
+                    self._seen = Counter(detections.names)
             rate = meter.tick()
             if rate is not None:
                 self._report(rate)
@@ -86,5 +99,13 @@ class Node:
 
     def _report(self, rate: float) -> None:
         s = self.source.stats
-        log.info("fps %.1f | source %s | frames %d | dropped %d | reconnects %d",
-                 rate, self.source.state.value, s.captured, s.dropped, s.reconnects)
+        parts = [f"fps {rate:.1f}"]
+        if self.detect is not None:
+            d = self.detect.stats
+            runs, self._runs_at_report = d.detector_runs - self._runs_at_report, d.detector_runs
+            seen = ", ".join(f"{n} {c}" for c, n in sorted(self._seen.items())) or "nothing"
+            parts.append(f"detect {runs}/{d.frames - self._frames_at_report} frames, {d.inference_ms:.0f} ms | {seen}")
+            self._frames_at_report = d.frames
+        parts.append(f"source {self.source.state.value} | frames {s.captured} | dropped {s.dropped} "
+                     f"| reconnects {s.reconnects}")
+        log.info(" | ".join(parts))

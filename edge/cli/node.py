@@ -32,8 +32,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return status
 
 
+def build_detection(profile):
+    """The detection stage the profile asks for, or None; a bad model raises ModelError now, not mid-run."""
+    from ..detect import DetectionStage, Detector
+
+    cfg = profile.detect
+    if cfg.model is None:
+        return None
+    detector = Detector(profile.resolve(cfg.model), classes=cfg.classes, class_map=cfg.class_map,
+                        score_threshold=cfg.score_threshold, iou_threshold=cfg.iou_threshold, threads=cfg.threads)
+    log.info("model %s (%s, %dx%d, %s)", detector.model.manifest.name, detector.model.path, *detector.input_size,
+             detector.layout)
+    return DetectionStage(detector, cfg.motion)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..capture import SourceError, SourceState, open_source
+    from ..detect import ModelError
     from ..node import Node
 
     try:
@@ -46,6 +61,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     uri = args.source or profile.source_uri()
     if uri is None:
         print(f"{args.config}: capture: this profile has no camera; nothing to run yet", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        stage = build_detection(profile)
+    except ModelError as exc:
+        print(f"edge-node: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
         source = open_source(uri, profile.capture)
@@ -64,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     log.info("edge-node %s: node %s reading %s", __version__, profile.node.id, source.name)
     try:
-        summary = Node(profile, source).run(stop, duration_s=args.duration, max_frames=args.max_frames)
+        summary = Node(profile, source, detect=stage).run(stop, duration_s=args.duration, max_frames=args.max_frames)
     finally:
         source.stop()
     log.info("stopped after %d frames in %.1f s (%.1f fps average); source %s",
@@ -72,6 +92,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary.final_state == SourceState.FAILED:
         print(f"edge-node: {summary.error}", file=sys.stderr)
         return EXIT_USAGE if summary.frames == 0 else EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    from ..detect.model import ModelError
+    from ..detect.tools import model_info
+
+    try:
+        manifest, problems = model_info(args.dir)
+    except ModelError as exc:
+        print(f"edge-node: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    m = manifest
+    print(f"model      {m.name} (version {m.version})")
+    print(f"file       {args.dir / m.file}")
+    print(f"sha256     {m.sha256} ({'ok' if not problems else 'MISMATCH'})")
+    print(f"input      {m.input.width}x{m.input.height} {m.input.color}, letterbox pad {m.input.letterbox.pad_value}")
+    print(f"output     {m.output.layout}")
+    print(f"classes    {', '.join(m.classes)}")
+    for key, value in m.training.items():
+        print(f"training   {key}: {value}")
+    for key, value in m.metrics.items():
+        print(f"metrics    {key}: {value}")
+    for problem in problems:
+        print(f"edge-node: {problem}", file=sys.stderr)
+    return EXIT_USAGE if problems else EXIT_OK
+
+
+def cmd_model_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from ..detect.model import ModelError
+    from ..detect.tools import bench_model
+
+    try:
+        result = bench_model(args.dir, runs=args.runs, threads=args.threads)
+    except ModelError as exc:
+        print(f"edge-node: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(result))
+    return EXIT_OK
+
+
+def cmd_model_import(args: argparse.Namespace) -> int:
+    from ..detect.model import ModelError
+    from ..detect.tools import import_model
+
+    try:
+        manifest = import_model(args.onnx, args.labels, args.out, name=args.name, layout=args.layout,
+                                color=args.color)
+    except (ModelError, OSError) as exc:
+        print(f"edge-node: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.out}: {manifest.name}, {manifest.input.width}x{manifest.input.height}, "
+          f"{manifest.output.layout}, {len(manifest.classes)} classes; map its labels onto the rule classes "
+          "with [detect] class_map in the profile")
     return EXIT_OK
 
 
@@ -92,6 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate device profiles (exit 2 on any problem)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.set_defaults(func=cmd_check_config)
+
+    model = sub.add_parser("model", help="inspect, benchmark and import detection models")
+    msub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    p = msub.add_parser("info", help="print a model folder's manifest and check its sha256")
+    p.add_argument("dir", type=Path, metavar="DIR")
+    p.set_defaults(func=cmd_model_info)
+    p = msub.add_parser("bench", help="measure detection latency on this machine (JSON)")
+    p.add_argument("dir", type=Path, metavar="DIR")
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--threads", type=int, help="onnxruntime threads (default: one per core)")
+    p.set_defaults(func=cmd_model_bench)
+    p = msub.add_parser("import", help="make a model folder from a YOLO ONNX export and its labels")
+    p.add_argument("onnx", type=Path, metavar="MODEL.onnx")
+    p.add_argument("--labels", required=True, type=Path, help="labels.txt (one per line) or an Ultralytics data YAML")
+    p.add_argument("--out", required=True, type=Path, help="model folder to create")
+    p.add_argument("--name", help="model name (default: the file name)")
+    p.add_argument("--layout", default="auto", choices=["auto", "yolov5", "yolov8", "end2end"])
+    p.add_argument("--color", default="RGB", choices=["RGB", "BGR"], help="channel order the model expects")
+    p.set_defaults(func=cmd_model_import)
     return parser
 
 

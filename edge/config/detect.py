@@ -5,19 +5,48 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from .base import Section
+from .zones import Point, validate_polygon
 
 DEFAULT_CLASSES = ("person", "fishing_rod", "boat", "stall", "cart", "vehicle")
 _CLASS_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
+class MotionConfig(Section):
+    """The motion gate: where the detector looks.  Off means the whole picture, every frame."""
+
+    enabled: bool = True
+    frame_height: int = Field(default=120, ge=32, le=720)  # rows of the low-resolution motion picture
+    # How far (squared, in standard deviations of the pixel's own flicker) a pixel must leave its
+    # background to count as motion.  Higher: less sensitive.
+    threshold: int = Field(default=32, ge=4, le=255)
+    history: int = Field(default=300, ge=10)  # frames over which the background is learnt
+    contour_area: int = Field(default=8, ge=1)  # smallest moving area, in low-resolution pixels
+    lightning_threshold: float = Field(default=0.8, gt=0, le=1)  # this much change at once is lighting
+    recheck_s: PositiveFloat = 10.0  # look at the whole picture at least this often
+    stationary_interval_s: PositiveFloat = 5.0  # re-check objects that stand still this often
+    max_regions: PositiveInt = 4  # more regions than this: look at the whole picture instead
+    mask: tuple[tuple[Point, ...], ...] = ()  # polygons (relative) where motion is ignored
+
+    @field_validator("mask")
+    @classmethod
+    def _polygons(cls, value: tuple[tuple[Point, ...], ...]) -> tuple[tuple[Point, ...], ...]:
+        return tuple(validate_polygon(p) for p in value)
+
+
 class DetectConfig(Section):
     # Rule classes; zones and rules may only name these.
     classes: tuple[str, ...] = DEFAULT_CLASSES
-    # Model folder (model.onnx + labels + manifest).  Without one, the node only captures.
+    # Model folder (model.onnx + labels.txt + manifest.json).  Without one, the node only captures.
     model: Path | None = None
+    # Model labels -> rule classes, for models trained on other label sets ("Fishing Rod" = "fishing_rod").
+    class_map: dict[str, str] = Field(default_factory=dict)
+    score_threshold: float = Field(default=0.35, gt=0, lt=1)
+    iou_threshold: float = Field(default=0.45, gt=0, lt=1)
+    threads: PositiveInt | None = None  # onnxruntime threads; default: one per core
+    motion: MotionConfig = Field(default_factory=MotionConfig)
 
     @field_validator("classes")
     @classmethod
@@ -31,3 +60,10 @@ class DetectConfig(Section):
         if dupes:
             raise ValueError(f"duplicate class {', '.join(map(repr, dupes))}")
         return value
+
+    @model_validator(mode="after")
+    def _map_onto_known_classes(self) -> DetectConfig:
+        bad = [v for v in self.class_map.values() if v not in self.classes]
+        if bad:
+            raise ValueError(f"class_map maps onto {', '.join(map(repr, bad))}, which are not in classes")
+        return self

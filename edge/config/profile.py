@@ -155,7 +155,33 @@ def cross_check(profile: Profile, *, check_files: bool = True) -> list[Problem]:
                 ))
 
     if check_files:
-        problems.extend(_missing_files(profile))
+        missing = _missing_files(profile)
+        problems.extend(missing)
+        if profile.detect.model is not None and not any(p.path == "detect.model" for p in missing):
+            problems.extend(_model_problems(profile))
+    return problems
+
+
+def _model_problems(profile: Profile) -> list[Problem]:
+    """The model must be intact, and able to produce every class the rules look for."""
+    from ..detect.model import ModelError, load_model_folder
+
+    try:
+        labels = load_model_folder(profile.resolve(profile.detect.model)).classes
+    except ModelError as exc:
+        return [Problem("detect.model", str(exc))]
+    cmap = profile.detect.class_map
+    problems = [Problem(f"detect.class_map.{key}", f"not a label of the model (labels: {', '.join(labels)})")
+                for key in cmap if key not in labels]
+    producible = {cmap.get(label, label) for label in labels}
+    for i, rule in enumerate(profile.rules):
+        lacking = [c for c in profile.rule_classes(rule) if c not in producible]
+        if lacking:
+            problems.append(Problem(
+                f"rules[{i}]",
+                f"needs {', '.join(lacking)}, which the model cannot detect; map a model label onto it in "
+                "detect.class_map",
+            ))
     return problems
 
 

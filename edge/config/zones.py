@@ -17,6 +17,18 @@ def polygon_area(points: list[Point] | tuple[Point, ...]) -> float:
     return abs(total) / 2
 
 
+def validate_polygon(value: tuple[Point, ...]) -> tuple[Point, ...]:
+    """A relative-coordinate polygon: at least 3 points inside the image, with some area."""
+    if len(value) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(value)}")
+    outside = [i for i, (x, y) in enumerate(value) if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0)]
+    if outside:
+        raise ValueError(f"point {outside[0]} {value[outside[0]]} is outside the image; coordinates are relative (0..1)")
+    if polygon_area(value) < 1e-6:
+        raise ValueError("the polygon has no area (its points are on one line or repeated)")
+    return value
+
+
 class ZoneConfig(Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     # Polygon in relative image coordinates: x to the right, y down, both 0..1.
@@ -27,13 +39,4 @@ class ZoneConfig(Section):
     @field_validator("polygon")
     @classmethod
     def _valid_polygon(cls, value: tuple[Point, ...]) -> tuple[Point, ...]:
-        if len(value) < 3:
-            raise ValueError(f"a polygon needs at least 3 points, got {len(value)}")
-        outside = [i for i, (x, y) in enumerate(value) if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0)]
-        if outside:
-            raise ValueError(
-                f"point {outside[0]} {value[outside[0]]} is outside the image; coordinates are relative (0..1)"
-            )
-        if polygon_area(value) < 1e-6:
-            raise ValueError("the polygon has no area (its points are on one line or repeated)")
-        return value
+        return validate_polygon(value)

@@ -1,0 +1,103 @@
+"""Detection pipeline benchmark: prints one JSON object.
+
+- raw_fps: a plain onnxruntime loop over pre-letterboxed frames at the model's input size;
+- pipeline_fps: the node's detection stage on the same frames with the motion gate off
+  (letterboxing, inference, decoding, NMS); ratio = pipeline_fps / raw_fps (target >= 0.90);
+- gated_cpu_ratio: CPU seconds per frame with the gate on / off over a mostly static scenario
+  (target <= 0.20).
+
+Usage: python bench/pipeline.py [--model models/default] [--frames 150] [--static-scenario NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from edge.capture import Frame  # noqa: E402
+from edge.config.detect import MotionConfig  # noqa: E402
+from edge.detect import DetectionStage, Detector  # noqa: E402
+from simulator.render import Renderer  # noqa: E402
+from simulator.scenario import load_scenario  # noqa: E402
+
+
+def render_frames(name: str, count: int, stride: int = 1) -> tuple[list[Frame], float]:
+    scenario = load_scenario(REPO / "simulator" / "scenarios" / f"{name}.toml")
+    renderer = Renderer(scenario)
+    frames = []
+    for n, i in enumerate(range(0, min(renderer.n_frames, count * stride), stride)):
+        image = renderer.render(i).image
+        t = i / scenario.fps
+        frames.append(Frame(image, seq=n + 1, mono=t, wall=scenario.start.timestamp() + t))
+    return frames, scenario.fps
+
+
+def raw_loop(detector: Detector, frames: list[Frame]) -> float:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(detector.model.onnx_path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    tensors = [detector.preprocess(f.image)[0] for f in frames]
+    for tensor in tensors[:3]:
+        session.run(None, {name: tensor})
+    started = time.perf_counter()
+    for tensor in tensors:
+        session.run(None, {name: tensor})
+    return len(tensors) / (time.perf_counter() - started)
+
+
+def stage_loop(stage: DetectionStage, frames: list[Frame]) -> tuple[float, float]:
+    """(frames per second, CPU seconds per frame) of the detection stage."""
+    for frame in frames[:3]:
+        stage.process(frame)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for frame in frames:
+        stage.process(frame)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return len(frames) / wall, cpu / len(frames)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "default")
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--busy-scenario", default="market_dusk_busy_mixed")
+    parser.add_argument("--static-scenario", default="reservoir_dusk_two_anglers")
+    args = parser.parse_args(argv)
+
+    detector = Detector(args.model)
+    print(f"rendering {args.frames} frames of {args.busy_scenario} and of {args.static_scenario}...", file=sys.stderr)
+    busy, _ = render_frames(args.busy_scenario, args.frames)
+    static, _ = render_frames(args.static_scenario, args.frames * 2)
+
+    raw_fps = raw_loop(detector, busy)
+    pipeline_fps, _ = stage_loop(DetectionStage(detector, MotionConfig(enabled=False)), busy)
+    _, cpu_off = stage_loop(DetectionStage(detector, MotionConfig(enabled=False)), static)
+    gated = DetectionStage(detector, MotionConfig(enabled=True))
+    _, cpu_on = stage_loop(gated, static)
+    print(json.dumps({
+        "model": str(args.model), "input": list(detector.input_size), "threads": os.cpu_count(),
+        "frames": len(busy), "frame_size": [busy[0].image.shape[1], busy[0].image.shape[0]],
+        "raw_fps": round(raw_fps, 2), "pipeline_fps": round(pipeline_fps, 2),
+        "ratio": round(pipeline_fps / raw_fps, 3), "ratio_target": 0.90,
+        "static_scenario": args.static_scenario, "static_frames": len(static),
+        "cpu_ms_per_frame_gate_off": round(cpu_off * 1000, 2), "cpu_ms_per_frame_gate_on": round(cpu_on * 1000, 2),
+        "gated_cpu_ratio": round(cpu_on / cpu_off, 3), "gated_cpu_ratio_target": 0.20,
+        "gate_reasons": gated.stats.reasons, "gate_inferences_per_frame": round(gated.stats.inferences / gated.stats.frames, 3),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""Small ONNX graphs with known outputs, built with the onnx helper API, packaged as model folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edge.detect.model import sha256_file
+
+
+def constant_model(path: Path, output: np.ndarray, input_hw: tuple[int, int] = (320, 320)) -> Path:
+    """A model whose output is always `output`, whatever the image (the image still flows through it)."""
+    h, w = input_hw
+    out = output.astype(np.float32)
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["table", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "constant_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))],
+        initializer=[numpy_helper.from_array(out, "table"), numpy_helper.from_array(np.array(0, np.float32), "zero")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def model_folder(folder: Path, output: np.ndarray, classes: list[str], *, input_hw=(320, 320),
+                 layout: str = "auto", color: str = "RGB") -> Path:
+    onnx_path = constant_model(folder / "model.onnx", output, input_hw)
+    manifest = {
+        "name": "test", "version": "1", "file": "model.onnx", "sha256": sha256_file(onnx_path),
+        "input": {"name": "images", "width": input_hw[1], "height": input_hw[0], "color": color,
+                  "scale": 1 / 255, "letterbox": {"pad_value": 114, "center": True}},
+        "output": {"layout": layout}, "classes": classes,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "labels.txt").write_text("\n".join(classes) + "\n")
+    return folder
+
+
+def yolov8_output(rows: list[tuple[float, float, float, float, int, float]], num_classes: int,
+                  n: int = 64) -> np.ndarray:
+    """(1, 4+C, N): each row is cx, cy, w, h, class, score; the other anchors score nothing."""
+    out = np.zeros((1, 4 + num_classes, n), np.float32)
+    for i, (cx, cy, w, h, cls, score) in enumerate(rows):
+        out[0, :4, i] = (cx, cy, w, h)
+        out[0, 4 + cls, i] = score
+    return out
+
+
+def yolov5_output(rows: list[tuple[float, float, float, float, float, int, float]], num_classes: int,
+                  n: int = 64) -> np.ndarray:
+    """(1, N, 5+C): each row is cx, cy, w, h, objectness, class, class probability."""
+    out = np.zeros((1, n, 5 + num_classes), np.float32)
+    for i, (cx, cy, w, h, obj, cls, p) in enumerate(rows):
+        out[0, i, :5] = (cx, cy, w, h, obj)
+        out[0, i, 5 + cls] = p
+    return out
+
+
+def end2end_output(rows: list[tuple[float, float, float, float, float, int]], k: int = 300) -> np.ndarray:
+    """(1, K, 6): each row is x1, y1, x2, y2, score, class."""
+    out = np.zeros((1, k, 6), np.float32)
+    for i, row in enumerate(rows):
+        out[0, i] = row
+    return out

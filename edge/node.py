@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from .capture import FrameSource, SourceState
 from .config import Profile
 from .detect import DetectionStage
+from .pipeline import Pipeline
+from .rules import JsonlSink, LifecycleEvent
 
 log = logging.getLogger("edge.node")
 
@@ -49,13 +51,15 @@ class RateMeter:
 
 
 class Node:
-    """Runs the pipeline stages that exist on each newest frame.  Stages: detection (if a model is set)."""
+    """Runs the pipeline on each newest frame and hands lifecycle events to the sink and actions."""
 
     def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None,
-                 report_interval_s: float = 1.0):
+                 sink: JsonlSink | None = None, report_interval_s: float = 1.0):
         self.profile = profile
         self.source = source
         self.detect = detect
+        self.pipeline = Pipeline(profile, detect)
+        self.sink = sink
         self.report_interval_s = report_interval_s
         self._seen: Counter[str] = Counter()
         self._runs_at_report = 0
@@ -69,6 +73,7 @@ class Node:
         last_report = started
         frames = 0
         stopped = False
+        last_wall = 0.0
         while True:
             if stop.is_set() or (duration_s is not None and time.monotonic() - started >= duration_s):
                 stopped = True
@@ -83,10 +88,12 @@ class Node:
                     last_report = now
                 continue
             frames += 1
-            if self.detect is not None:
-                detections = self.detect.process(frame)
-                if detections.coverage != ():  # the detector looked somewhere: report what it saw last
-                    self._seen = Counter(detections.names)
+            result = self.pipeline.process(frame)
+            if result.detections is not None and result.detections.coverage != ():
+                self._seen = Counter(result.detections.names)  # what the detector saw when it last looked
+            for event in result.events:
+                self._handle(event)
+            last_wall = frame.wall
             rate = meter.tick()
             if rate is not None:
                 self._report(rate)
@@ -94,8 +101,19 @@ class Node:
             if max_frames is not None and frames >= max_frames:
                 stopped = True
                 break
+        if frames:
+            for event in self.pipeline.close(last_wall):
+                self._handle(event)
         seconds = time.monotonic() - started
         return RunSummary(frames, seconds, source.state, source.error, stopped)
+
+    def _handle(self, event: LifecycleEvent) -> None:
+        m = event.message
+        objects = ", ".join(f"{o['class']}#{o['track']}" for o in m["objects"])
+        log.warning("%s %s: %s in %s (%s) [%s]%s", m["stage"].upper(), m["id"], m["kind"], m["zone"], objects,
+                    m["rule"], " - loudspeaker warning" if event.speak else "")
+        if self.sink is not None:
+            self.sink.write(event)
 
     def _report(self, rate: float) -> None:
         s = self.source.stats

@@ -198,7 +198,13 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     add_demo(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_render, _add_check, _add_demo]
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    from simulator.score import add_score
+
+    add_score(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_render, _add_check, _add_score, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,24 +32,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return status
 
 
-def build_detection(profile):
-    """The detection stage the profile asks for, or None; a bad model raises ModelError now, not mid-run."""
-    from ..detect import DetectionStage, Detector
-
-    cfg = profile.detect
-    if cfg.model is None:
-        return None
-    detector = Detector(profile.resolve(cfg.model), classes=cfg.classes, class_map=cfg.class_map,
-                        score_threshold=cfg.score_threshold, iou_threshold=cfg.iou_threshold, threads=cfg.threads)
-    log.info("model %s (%s, %dx%d, %s)", detector.model.manifest.name, detector.model.path, *detector.input_size,
-             detector.layout)
-    return DetectionStage(detector, cfg.motion)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from ..capture import SourceError, SourceState, open_source
     from ..detect import ModelError
     from ..node import Node
+    from ..pipeline import build_detection
+    from ..rules import JsonlSink
 
     try:
         profile = load_profile(args.config)
@@ -66,6 +54,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         stage = build_detection(profile)
     except ModelError as exc:
         print(f"edge-node: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    state_dir = args.state_dir or profile.node.state_dir
+    try:
+        sink = JsonlSink(state_dir / "lifecycle.jsonl") if stage is not None else None
+    except OSError as exc:
+        print(f"edge-node: state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir",
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         source = open_source(uri, profile.capture)
@@ -84,9 +79,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     log.info("edge-node %s: node %s reading %s", __version__, profile.node.id, source.name)
     try:
-        summary = Node(profile, source, detect=stage).run(stop, duration_s=args.duration, max_frames=args.max_frames)
+        summary = Node(profile, source, detect=stage, sink=sink).run(stop, duration_s=args.duration, max_frames=args.max_frames)
     finally:
         source.stop()
+        if sink is not None:
+            sink.close()
     log.info("stopped after %d frames in %.1f s (%.1f fps average); source %s",
              summary.frames, summary.seconds, summary.fps, source.state.value)
     if summary.final_state == SourceState.FAILED:
@@ -162,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(sim:PATH.toml, file:PATH, usb:N, rtsp://..., picamera2:)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--state-dir", type=Path, help="state folder, overriding [node] state_dir")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=cmd_run)
 

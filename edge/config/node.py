@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -25,6 +26,9 @@ class NodeConfig(Section):
     site: str = ""
     timezone: str = "Asia/Shanghai"
     location: Location | None = None
+    # Where the node keeps its state (lifecycle log, later the outbox and evidence).
+    # `edge-node run --state-dir` overrides it.
+    state_dir: Path = Path("/var/lib/edge-node")
 
     @field_validator("id")
     @classmethod

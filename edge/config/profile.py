@@ -18,6 +18,7 @@ from .dock import DockConfig
 from .link import LinkConfig
 from .node import NodeConfig
 from .rules import RuleConfig
+from .track import TrackConfig
 from .zones import ZoneConfig
 
 # The classes each rule kind looks at unless the rule lists its own.
@@ -55,6 +56,7 @@ class Profile(Section):
     node: NodeConfig
     capture: CaptureConfig | None = None
     detect: DetectConfig = Field(default_factory=DetectConfig)
+    track: TrackConfig = Field(default_factory=TrackConfig)
     zones: tuple[ZoneConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
     link: LinkConfig = Field(default_factory=LinkConfig)

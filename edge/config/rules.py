@@ -2,21 +2,66 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, NonNegativeFloat
+from pydantic import Field, NonNegativeFloat, PositiveFloat, field_validator
 
 from .base import Section
 
 RuleKind = Literal["fishing", "boat_intrusion", "stall", "parking", "intrusion"]
+_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
+_DATES = re.compile(r"(\d\d)-(\d\d)\.\.(\d\d)-(\d\d)")
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class ScheduleConfig(Section):
+    """When a rule is armed, in the node's time zone.  Every listed condition must hold."""
+
+    # Daily windows "HH:MM-HH:MM"; an end before the start runs past midnight ("19:00-06:00").
+    hours: tuple[str, ...] = ()
+    # Seasons "MM-DD..MM-DD", inclusive; may run over new year ("11-15..02-15").
+    dates: tuple[str, ...] = ()
+    weekdays: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = ()
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            m = _HOURS.fullmatch(item)
+            if not m or (m.group(3) == "24" and m.group(4) != "00"):
+                raise ValueError(f"'{item}' is not a daily window HH:MM-HH:MM (24:00 allowed as an end)")
+            if item[:5] == item[6:]:
+                raise ValueError(f"'{item}' is empty; for all day write 00:00-24:00")
+        return value
+
+    @field_validator("dates")
+    @classmethod
+    def _dates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            m = _DATES.fullmatch(item)
+            if not m:
+                raise ValueError(f"'{item}' is not a season MM-DD..MM-DD")
+            for month, day in ((int(m.group(1)), int(m.group(2))), (int(m.group(3)), int(m.group(4)))):
+                if not (1 <= month <= 12 and 1 <= day <= _DAYS_IN_MONTH[month - 1]):
+                    raise ValueError(f"'{item}': {month:02d}-{day:02d} is not a date")
+        return value
 
 
 class RuleConfig(Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     kind: RuleKind
     zones: tuple[str, ...] = Field(min_length=1)
-    # Classes the rule looks at; empty means the kind's usual classes.
+    # Classes the rule looks at; empty means the kind's usual classes.  For `fishing` the first is
+    # the person class and the rest are fishing gear.
     classes: tuple[str, ...] = ()
-    # How long the situation must last before it is a violation.
+    # The tiers: the situation lasts dwell_s -> warning (loudspeaker); still there recheck_s later
+    # -> alert for the hub (and evidence); objects gone for clear_after_s -> cleared.
     dwell_s: NonNegativeFloat = 0.0
+    recheck_s: NonNegativeFloat = 30.0
+    clear_after_s: PositiveFloat = 10.0
+    # No second automatic warning from this rule in the same zone within this time.
+    cooldown_s: NonNegativeFloat = 120.0
+    # When the rule is armed; none means always.
+    schedule: ScheduleConfig | None = None
     enabled: bool = True

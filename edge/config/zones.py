@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
@@ -35,6 +37,21 @@ class ZoneConfig(Section):
     polygon: tuple[Point, ...]
     # Only these classes count inside the zone; empty means every class.
     classes: tuple[str, ...] = ()
+    # Which point of an object's box decides membership: where it stands (bottom_centre), its
+    # centre, or any overlap of the box with the zone.
+    anchor: Literal["bottom_center", "center", "any"] = "bottom_center"
+    # Consecutive observations needed to enter or leave, so a flickering box does not toggle.
+    inertia_frames: int = Field(default=3, ge=1, le=100)
+    # Object box area as a fraction of the picture: ignore what is too small or too large.
+    min_area: float = Field(default=0.0, ge=0, le=1)
+    max_area: float = Field(default=1.0, gt=0, le=1)
+    armed: bool = True
+
+    @model_validator(mode="after")
+    def _area_range(self) -> ZoneConfig:
+        if self.min_area >= self.max_area:
+            raise ValueError(f"min_area ({self.min_area}) must be below max_area ({self.max_area})")
+        return self
 
     @field_validator("polygon")
     @classmethod

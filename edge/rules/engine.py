@@ -1,0 +1,169 @@
+"""The rule engine: tracks in, lifecycle events out.
+
+Each armed rule looks at its zones every frame, finds the subjects of a violation there (kinds.py),
+and follows each violation through its tiers (lifecycle.py).  A subject keeps its violation across
+tracker id switches when it reappears where the violation was: a stall does not become a new
+violation because the tracker lost it for a moment.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from ..config import KIND_CLASSES, Profile
+from ..config.rules import RuleConfig
+from ..track import Track
+from ..track.tracker import centre_closeness, iou_matrix
+from . import kinds
+from .lifecycle import LifecycleEvent, Violation, message, new_violation_id
+from .schedule import Schedule
+from .zones import Zone
+
+
+class RuleEngine:
+    def __init__(self, profile: Profile, version: str = "0"):
+        self.node = profile.node.id
+        self.tz = ZoneInfo(profile.node.timezone)
+        loc = profile.node.location
+        self.location = {"lat": loc.lat, "lon": loc.lon} if loc else None
+        self.version = version
+        self.zones = {z.name: Zone.from_config(z) for z in profile.zones}
+        self.rules = [r for r in profile.rules if r.enabled]
+        self.classes = {r.name: r.classes or KIND_CLASSES[r.kind] for r in self.rules}
+        self.schedules = {r.name: Schedule.from_config(r.schedule, profile.node.timezone) for r in self.rules}
+        self.open: list[Violation] = []
+        self._last_spoke: dict[tuple[str, str], float] = {}
+        self._size = (1, 1)
+
+    # --- commands ---------------------------------------------------------------------------
+    def arm_zone(self, name: str, armed: bool) -> None:
+        self.zones[name].armed = armed
+
+    def armed(self, rule: RuleConfig, wall: float) -> bool:
+        return self.schedules[rule.name].armed(wall)
+
+    # --- per frame ------------------------------------------------------------------------------
+    def update(self, tracks: list[Track], mono: float, wall: float, size: tuple[int, int]) -> list[LifecycleEvent]:
+        self._size = size
+        self._observe_zones(tracks, mono, size)
+        events: list[LifecycleEvent] = []
+        for rule in self.rules:
+            rule_armed = self.armed(rule, wall)
+            for zone_name in rule.zones:
+                zone = self.zones[zone_name]
+                if not (rule_armed and zone.armed):
+                    events += self._close_all(rule, zone_name, wall, reason="disarmed")
+                    continue
+                subjects = kinds.subjects(rule.kind, self.classes[rule.name], self._inside(zone), tracks)
+                events += self._follow(rule, zone_name, subjects, mono, wall)
+        return events
+
+    def _observe_zones(self, tracks: list[Track], mono: float, size: tuple[int, int]) -> None:
+        live = {t.id for t in tracks}
+        for zone in self.zones.values():
+            for t in tracks:
+                if t.last_seen != mono:  # not seen in this frame: membership stays as it was
+                    continue
+                accepted = zone.accepts(t.cls, t.box, size)
+                zone.observe((t.id, False), accepted and zone.contains(t.box, size))
+                zone.observe((t.id, True), accepted and zone.contains(kinds.holder_reach(t.box), size, anchor="any"))
+            zone.forget(live)
+
+    @staticmethod
+    def _inside(zone: Zone):
+        return lambda track, as_gear: zone.membership((track.id, as_gear))
+
+    def _follow(self, rule: RuleConfig, zone: str, subjects: list[kinds.Subject], mono: float,
+                wall: float) -> list[LifecycleEvent]:
+        events: list[LifecycleEvent] = []
+        mine = [v for v in self.open if v.rule.name == rule.name and v.zone == zone]
+        taken: set[str] = set()
+        for subject in subjects:
+            violation = self._match(subject, mine, taken, mono, rule)
+            if violation is None:
+                # Standing still is only known after the tracker's window: the situation began when
+                # the object stopped, so its dwell does too.
+                since = subject.track.still_since if rule.kind in ("stall", "parking") else None
+                began = mono if since is None else min(mono, since)
+                violation = Violation(new_violation_id(self.node, rule.name, wall, self.tz), rule, zone,
+                                      subject.track.cls, began, wall - (mono - began), mono, wall,
+                                      subject.track.box)
+                self.open.append(violation)
+                mine.append(violation)
+            taken.add(violation.id)
+            violation.last_mono, violation.last_wall = mono, wall
+            violation.box = subject.track.box
+            violation.track_ids |= {o.id for o in subject.objects}
+            violation.objects = [{"track": o.id, "class": o.cls, "box": list(o.box), "score": round(o.score, 3)}
+                                 for o in subject.objects]
+            violation.confidence = max(violation.confidence, float(np.mean([o.score for o in subject.objects])))
+        for violation in mine:
+            events += self._advance(violation, mono, wall, present=violation.id in taken)
+        return events
+
+    def _match(self, subject: kinds.Subject, mine: list[Violation], taken: set[str], mono: float,
+               rule: RuleConfig) -> Violation | None:
+        free = [v for v in mine if v.id not in taken]
+        ids = {o.id for o in subject.objects}
+        for v in free:
+            if v.track_ids & ids:
+                return v
+        # The tracker may have given the same object a new id: pick up a violation seen moments ago
+        # at the same place with the same class.
+        near = [v for v in free if v.cls == subject.track.cls and mono - v.last_mono < rule.clear_after_s]
+        if not near:
+            return None
+        box = np.array([subject.track.box])
+        boxes = np.array([v.box for v in near])
+        score = np.maximum(iou_matrix(boxes, box)[:, 0], centre_closeness(boxes, box)[:, 0] - 0.5)
+        best = int(np.argmax(score))
+        return near[best] if score[best] >= 0.3 else None
+
+    def _advance(self, v: Violation, mono: float, wall: float, present: bool) -> list[LifecycleEvent]:
+        rule = v.rule
+        if present:
+            if v.stage == "suspected" and mono - v.started_mono >= rule.dwell_s:
+                v.stage, v.warned_mono, v.warned_wall = "warning", mono, wall
+                key = (rule.name, v.zone)
+                speak = mono - self._last_spoke.get(key, -1e18) >= rule.cooldown_s
+                if speak:
+                    self._last_spoke[key] = mono
+                    v.spoke = True
+                return [self._event("warning", v, wall, speak=speak)]
+            if v.stage == "warning" and mono - v.warned_mono >= rule.recheck_s:
+                v.stage, v.alerted_wall = "alert", wall
+                return [self._event("alert", v, wall, request_evidence=True)]
+            return []
+        if mono - v.last_mono < rule.clear_after_s:
+            return []
+        self.open.remove(v)
+        if v.stage == "suspected":
+            return []  # ended before its dwell: not a violation
+        v.ended_wall = v.last_wall
+        v.stage = "cleared"
+        return [self._event("cleared", v, wall)]
+
+    def _close_all(self, rule: RuleConfig, zone: str, wall: float, reason: str) -> list[LifecycleEvent]:
+        events = []
+        for v in [v for v in self.open if v.rule.name == rule.name and v.zone == zone]:
+            self.open.remove(v)
+            if v.stage != "suspected":
+                v.ended_wall, v.stage = wall, "cleared"
+                events.append(self._event("cleared", v, wall, reason=reason))
+        return events
+
+    def close(self, wall: float, reason: str = "shutdown") -> list[LifecycleEvent]:
+        """End every open violation (at shutdown or end of input)."""
+        events = []
+        for rule in self.rules:
+            for zone in rule.zones:
+                events += self._close_all(rule, zone, wall, reason)
+        return events
+
+    def _event(self, stage: str, v: Violation, wall: float, *, speak: bool = False, request_evidence: bool = False,
+               reason: str | None = None) -> LifecycleEvent:
+        body = message(v, stage, node=self.node, tz=self.tz, size=self._size, now_wall=wall, location=self.location,
+                       version=self.version, reason=reason)
+        return LifecycleEvent(stage, v, body, speak=speak, request_evidence=request_evidence)

@@ -1,0 +1,217 @@
+"""`edge-sim score`: run a node over scenarios and compare its alerts with the ground truth.
+
+Every frame of a scenario goes through the node's own pipeline (detector, gate, tracker, rules) on
+the scenario's clock, as fast as the machine allows.  A node alert matches a truth interval of the
+same kind and zone whose time overlaps the violation's; each truth interval matches one alert at
+most, so a duplicate alert counts against precision.
+
+A truth interval is *expected* to produce an alert when it lasts at least as long as the profile's
+rule for its kind and zone needs: dwell_s (to the warning) plus recheck_s (to the alert).  Shorter
+ones only deserve a warning and are not counted.  Latency is the time from that threshold moment
+(truth start + dwell_s + recheck_s) to the alert.
+
+With --oracle the simulator's own labels replace the detector: the rules and the tracker are scored
+alone, as they would do with a perfect model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class OracleDetector:
+    """A detection stage that reports exactly what the simulator drew."""
+
+    def __init__(self, classes: tuple[str, ...]):
+        self.classes = classes
+        self.labels: list = []
+
+    def process(self, frame, tracks=()):
+        from edge.detect import Detections
+
+        items = [lab for lab in self.labels if lab.cls in self.classes]
+        if not items:
+            return Detections.empty(self.classes)
+        return Detections(np.array([lab.box for lab in items], np.float32), np.full(len(items), 0.9, np.float32),
+                          np.array([self.classes.index(lab.cls) for lab in items], np.int32), self.classes)
+
+
+def default_profile(site: str) -> Path:
+    return REPO / "firmware_config" / f"{site}.toml"
+
+
+def _seconds(iso: str | None, start: datetime) -> float | None:
+    return None if iso is None else (datetime.fromisoformat(iso) - start).total_seconds()
+
+
+def run_scenario(path: str, profile_path: str | None, oracle: bool, threads: int | None) -> dict:
+    from edge.capture import Frame
+    from edge.config import load_profile
+    from edge.pipeline import Pipeline, build_detection
+    from simulator.render import Renderer
+    from simulator.scenario import load_scenario
+
+    started = time.perf_counter()
+    sc = load_scenario(path)
+    profile = load_profile(profile_path or default_profile(sc.site))
+    stage = OracleDetector(profile.detect.classes) if oracle else build_detection(profile, threads=threads)
+    if stage is None:
+        raise SystemExit(f"{profile_path or default_profile(sc.site)}: detect.model: the profile names no model "
+                         "(give one, or score the rules alone with --oracle)")
+    pipeline = Pipeline(profile, stage)
+    renderer = Renderer(sc)
+    start_wall = sc.start.timestamp()
+    events = []
+    for i in range(renderer.n_frames):
+        rendered = renderer.render(i)
+        if oracle:
+            stage.labels = rendered.labels
+        t = rendered.t
+        result = pipeline.process(Frame(rendered.image, i + 1, mono=t, wall=start_wall + t))
+        events += [e.message for e in result.events]
+    events += [e.message for e in pipeline.close(start_wall + sc.duration_s, reason="end of scenario")]
+    return score(sc, profile, events, seconds=time.perf_counter() - started)
+
+
+def score(sc, profile, events: list[dict], seconds: float = 0.0) -> dict:
+    """Match a scenario's truth with the lifecycle events a node produced for it."""
+    violations: dict[str, dict] = {}
+    for m in events:
+        v = violations.setdefault(m["id"], {"id": m["id"], "kind": m["kind"], "zone": m["zone"], "rule": m["rule"],
+                                            "stages": []})
+        v["stages"].append(m["stage"])
+        for key in ("started_at", "warned_at", "confirmed_at", "ended_at"):
+            if m.get(key):
+                v[key] = m[key]
+    alerts = sorted((v for v in violations.values() if "alert" in v["stages"]),
+                    key=lambda v: v["confirmed_at"])
+    for v in alerts:
+        v["start_s"] = _seconds(v.get("started_at"), sc.start)
+        v["alert_s"] = _seconds(v.get("confirmed_at"), sc.start)
+        v["end_s"] = _seconds(v.get("ended_at"), sc.start) or sc.duration_s
+
+    # Which truth intervals count, and by when a perfect node would have alerted.
+    needs = []
+    for truth in sc.truth:
+        rules = [r for r in profile.rules if r.enabled and r.kind == truth.kind and truth.zone in r.zones]
+        needs.append(min((r.dwell_s + r.recheck_s for r in rules), default=None))
+    # Pair truths and alerts globally, closest start first, so one early alert cannot take the
+    # interval of another.
+    pairs = sorted(
+        (abs(v["start_s"] - truth.start_s), ti, v["id"])
+        for ti, truth in enumerate(sc.truth) for v in alerts
+        if v["kind"] == truth.kind and v["zone"] == truth.zone and v["start_s"] < truth.end_s
+        and v["end_s"] > truth.start_s
+    )
+    by_id = {v["id"]: v for v in alerts}
+    assigned: dict[int, str] = {}
+    matched_ids: set[str] = set()
+    for _, ti, vid in pairs:
+        if ti not in assigned and vid not in matched_ids:
+            assigned[ti] = vid
+            matched_ids.add(vid)
+    rows, latencies = [], []
+    expected = 0
+    for ti, truth in enumerate(sc.truth):
+        need = needs[ti]
+        counted = need is not None and truth.end_s - truth.start_s >= need
+        expected += counted
+        row = {"kind": truth.kind, "zone": truth.zone, "start_s": truth.start_s, "end_s": truth.end_s,
+               "expected": counted, "alert": assigned.get(ti), "latency_s": None}
+        if ti in assigned and need is not None:
+            row["latency_s"] = round(by_id[assigned[ti]]["alert_s"] - (truth.start_s + need), 2)
+            if counted:
+                latencies.append(row["latency_s"])
+        rows.append(row)
+    false_alerts = [v for v in alerts if v["id"] not in matched_ids]
+    matched_expected = sum(1 for r in rows if r["expected"] and r["alert"])
+    return {
+        "scenario": sc.name, "site": sc.site, "frames": sc.n_frames, "seconds": round(seconds, 1),
+        "speed_x": round(sc.duration_s / seconds, 2) if seconds else None,
+        "expected": expected, "alerts": len(alerts), "matched": matched_expected,
+        "matched_any": len(matched_ids), "false_alerts": len(false_alerts),
+        "warnings": sum(1 for v in violations.values() if "warning" in v["stages"]),
+        "latencies_s": latencies, "truth": rows,
+        "false": [{"id": v["id"], "kind": v["kind"], "zone": v["zone"], "start_s": v["start_s"],
+                   "alert_s": v["alert_s"]} for v in false_alerts],
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    alerts = sum(r["alerts"] for r in rows)
+    good = sum(r["matched_any"] for r in rows)
+    expected = sum(r["expected"] for r in rows)
+    matched = sum(r["matched"] for r in rows)
+    latencies = [x for r in rows for x in r["latencies_s"]]
+    return {
+        "precision": round(good / alerts, 4) if alerts else 1.0,
+        "recall": round(matched / expected, 4) if expected else 1.0,
+        "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
+        "latency_max_s": round(max(latencies), 2) if latencies else None,
+        "alerts": alerts, "expected": expected, "matched": matched,
+        "false_alerts": sum(r["false_alerts"] for r in rows),
+        "scenarios": rows,
+    }
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from simulator.scenario import ScenarioError, load_scenario, shipped_scenarios
+
+    paths = [str(p) for p in (args.scenarios or shipped_scenarios())]
+    try:
+        for p in paths:
+            load_scenario(p)
+    except ScenarioError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
+    workers = max(1, min(args.workers, len(paths)))
+    threads = 1 if workers > 1 else None
+    config = str(args.config) if args.config else None
+    print(f"score: {len(paths)} scenario(s), {workers} worker(s){' (oracle detections)' if args.oracle else ''}",
+          file=sys.stderr)
+    rows = []
+    if workers == 1:
+        for p in paths:
+            rows.append(run_scenario(p, config, args.oracle, threads))
+            _progress(rows[-1])
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for row in pool.map(run_scenario, paths, [config] * len(paths), [args.oracle] * len(paths),
+                                [threads] * len(paths)):
+                rows.append(row)
+                _progress(row)
+    result = summarise(rows)
+    text = json.dumps(result)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
+    return 0
+
+
+def _progress(row: dict) -> None:
+    print(f"score: {row['scenario']}: {row['matched']}/{row['expected']} expected alerts, "
+          f"{row['false_alerts']} false, {row['warnings']} warnings ({row['seconds']} s, {row['speed_x']}x real time)",
+          file=sys.stderr, flush=True)
+
+
+def add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="run a node over scenarios and score its alerts against the ground truth")
+    p.add_argument("scenarios", nargs="*", help="scenario files or shipped names (default: every shipped scenario)")
+    p.add_argument("--config", type=Path, help="node profile (default: firmware_config/<site>.toml)")
+    p.add_argument("--oracle", action="store_true", help="use the simulator's labels instead of the detector")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="scenarios scored in parallel")
+    p.add_argument("--out", type=Path, help="also write the result (indented JSON) here")
+    p.set_defaults(func=cmd_score)

@@ -1,16 +1,28 @@
-"""The node runtime: pull the newest frame, run the pipeline stages, report the rate."""
+"""The node runtime: pull the newest frame, run the pipeline, act on what it decides, report.
+
+Everything here runs on one thread, the node's: the capture and the MQTT link have threads of their
+own and talk to this loop through a one-frame mailbox and a command queue, so nothing here waits for
+the network or a camera.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
-from .capture import FrameSource, SourceState
-from .config import Profile
+import cv2
+
+from . import __version__
+from .capture import Frame, FrameSource, SourceState
+from .config import ConfigError, Profile, load_profile
 from .detect import DetectionStage
+from .link import Command, CommandRefused, NodeLink
+from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
 from .pipeline import Pipeline
 from .rules import JsonlSink, LifecycleEvent
 
@@ -37,6 +49,7 @@ class RateMeter:
         self.interval_s = interval_s
         self._count = 0
         self._since = time.monotonic()
+        self.last = 0.0
 
     def tick(self) -> float | None:
         """Count a frame; return the rate when an interval has passed."""
@@ -45,40 +58,54 @@ class RateMeter:
         elapsed = now - self._since
         if elapsed < self.interval_s:
             return None
-        rate = self._count / elapsed
+        self.last = self._count / elapsed
         self._count, self._since = 0, now
-        return rate
+        return self.last
 
 
 class Node:
-    """Runs the pipeline on each newest frame and hands lifecycle events to the sink and actions."""
+    """Runs the pipeline on each newest frame and hands lifecycle events to the sink and the link."""
 
-    def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None,
-                 sink: JsonlSink | None = None, report_interval_s: float = 1.0):
+    def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None, *,
+                 sink: JsonlSink | None = None, link: NodeLink | None = None, state_dir: Path | None = None,
+                 profile_path: Path | None = None, report_interval_s: float = 1.0):
         self.profile = profile
         self.source = source
         self.detect = detect
         self.pipeline = Pipeline(profile, detect)
         self.sink = sink
+        self.link = link
+        self.state_dir = state_dir
+        self.profile_path = profile_path
         self.report_interval_s = report_interval_s
+        self.meter = RateMeter(report_interval_s)
+        self.last_frame: Frame | None = None
         self._seen: Counter[str] = Counter()
         self._runs_at_report = 0
         self._frames_at_report = 0
+        self._last_stats = 0.0
+        if link is not None:
+            for name, handler in (("ping", self._cmd_ping), ("zone", self._cmd_zone),
+                                  ("snapshot", self._cmd_snapshot), ("config", self._cmd_config)):
+                link.router.register(name, handler)
 
+    # --- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, duration_s: float | None = None,
             max_frames: int | None = None) -> RunSummary:
         source = self.source
-        meter = RateMeter(self.report_interval_s)
         started = time.monotonic()
         last_report = started
         frames = 0
         stopped = False
-        last_wall = 0.0
+        last_wall = time.time()
         while True:
             if stop.is_set() or (duration_s is not None and time.monotonic() - started >= duration_s):
                 stopped = True
                 break
-            frame = source.read(timeout=0.25)
+            if self.link is not None:
+                self.link.run_commands()
+                self._maybe_stats()
+            frame = source.read(timeout=0.1)
             now = time.monotonic()
             if frame is None:
                 if source.done:
@@ -88,13 +115,14 @@ class Node:
                     last_report = now
                 continue
             frames += 1
+            self.last_frame = frame
             result = self.pipeline.process(frame)
             if result.detections is not None and result.detections.coverage != ():
                 self._seen = Counter(result.detections.names)  # what the detector saw when it last looked
             for event in result.events:
                 self._handle(event)
             last_wall = frame.wall
-            rate = meter.tick()
+            rate = self.meter.tick()
             if rate is not None:
                 self._report(rate)
                 last_report = now
@@ -104,6 +132,8 @@ class Node:
         if frames:
             for event in self.pipeline.close(last_wall):
                 self._handle(event)
+        if self.link is not None:
+            self.link.run_commands()
         seconds = time.monotonic() - started
         return RunSummary(frames, seconds, source.state, source.error, stopped)
 
@@ -114,6 +144,8 @@ class Node:
                     m["rule"], " - loudspeaker warning" if event.speak else "")
         if self.sink is not None:
             self.sink.write(event)
+        if self.link is not None:
+            self.link.publish_alert(m)
 
     def _report(self, rate: float) -> None:
         s = self.source.stats
@@ -126,4 +158,98 @@ class Node:
             self._frames_at_report = d.frames
         parts.append(f"source {self.source.state.value} | frames {s.captured} | dropped {s.dropped} "
                      f"| reconnects {s.reconnects}")
+        if self.link is not None:
+            parts.append(f"link {'up' if self.link.mqtt.connected.is_set() else 'down'} "
+                         f"| outbox {self.link.outbox.depth()}")
         log.info(" | ".join(parts))
+
+    # --- stats ---------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        s = self.source.stats
+        body = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "fps": round(self.meter.last, 2),
+            "frames": s.captured,
+            "dropped": s.dropped,
+            "source": self.source.state.value,
+            "reconnects": s.reconnects,
+            "uptime_s": uptime_s(),
+            "cpu_temp_c": cpu_temperature_c(),
+            "disk_free_bytes": free_disk_bytes(self.state_dir) if self.state_dir else None,
+            "evidence_bytes": 0,
+            "open_violations": len(self.pipeline.rules.open),
+        }
+        if self.detect is not None:
+            body["inference_ms"] = round(self.detect.stats.inference_ms, 1)
+            body["detector_runs"] = self.detect.stats.detector_runs
+        if self.link is not None:
+            body["outbox_depth"] = self.link.outbox.depth()
+            body["outbox_bytes"] = self.link.outbox.bytes
+            body["outbox_over_limit"] = self.link.outbox.over_limit
+        return body
+
+    def _maybe_stats(self) -> None:
+        now = time.monotonic()
+        if now - self._last_stats >= self.profile.link.stats_interval_s:
+            self._last_stats = now
+            self.link.publish_stats(self.stats())
+
+    # --- commands (run on this thread, between frames) --------------------------------------------
+    def _cmd_ping(self, command: Command, reply) -> None:
+        reply(True, None, {"version": __version__, "uptime_s": uptime_s(), "source": self.source.state.value})
+
+    def _cmd_zone(self, command: Command, reply) -> None:
+        name, armed = command.args.get("zone"), command.args.get("armed")
+        if not isinstance(name, str) or not isinstance(armed, bool):
+            raise CommandRefused("zone needs args {\"zone\": NAME, \"armed\": true|false}")
+        if name not in self.pipeline.rules.zones:
+            raise CommandRefused(f"unknown zone {name!r} (zones: {', '.join(self.pipeline.rules.zones)})")
+        for event in self.pipeline.rules.arm_zone(name, armed, self.last_frame.wall if self.last_frame else time.time()):
+            self._handle(event)
+        reply(True, None, {"zone": name, "armed": armed})
+
+    def _cmd_snapshot(self, command: Command, reply) -> None:
+        frame = self.last_frame
+        if frame is None or self.state_dir is None:
+            raise CommandRefused("no frame yet")
+        folder = self.state_dir / "snapshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = time.strftime("%Y%m%dT%H%M%S", time.localtime(frame.wall)) + f"-{command.id[:16]}.jpg"
+        ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            raise CommandRefused("could not encode the frame")
+        tmp = folder / (name + ".part")
+        with open(tmp, "wb") as f:
+            f.write(data.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / name)
+        reply(True, None, {"file": name, "bytes": len(data), "size": list(frame.size)})
+
+    def _cmd_config(self, command: Command, reply) -> None:
+        """Validate a whole new profile; apply rules, zones and tracking at once; keep the old file."""
+        text = command.args.get("toml")
+        if not isinstance(text, str) or self.profile_path is None:
+            raise CommandRefused("config needs args {\"toml\": PROFILE TEXT}")
+        try:
+            new = load_profile(self.profile_path, text=text)
+        except ConfigError as exc:
+            raise CommandRefused("invalid profile, nothing changed: "
+                                 + "; ".join(str(p) for p in exc.problems[:5])) from None
+        if new.node.id != self.profile.node.id:
+            raise CommandRefused("a config command cannot change the node id")
+        live = ("zones", "rules", "track")
+        restart = [k for k in type(new).model_fields if k not in live and getattr(new, k) != getattr(self.profile, k)]
+        backup = self.profile_path.with_name(self.profile_path.name + ".previous")
+        backup.write_bytes(self.profile_path.read_bytes())
+        tmp = self.profile_path.with_name(self.profile_path.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.profile_path)
+        wall = self.last_frame.wall if self.last_frame else time.time()
+        for event in self.pipeline.close(wall, reason="reconfigured"):
+            self._handle(event)
+        self.profile = new
+        self.pipeline = Pipeline(new, self.detect)
+        reply(True, None, {"applied": list(live), "restart_required": restart, "previous": backup.name})

@@ -51,6 +51,14 @@ def frame_level(image: np.ndarray) -> int:
     return round(float(image.mean()) / 8)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _state_dir(tmp_path_factory):
+    """Nodes started by the tests keep their state in a temporary folder, never /var/lib."""
+    import os
+
+    os.environ["EDGE_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+
+
 @pytest.fixture(scope="session")
 def level_clip(tmp_path_factory) -> Path:
     return level_video(tmp_path_factory.mktemp("video") / "levels.mp4")

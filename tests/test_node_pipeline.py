@@ -25,6 +25,9 @@ timezone = "Asia/Shanghai"
 [capture]
 source = "usb:0"
 
+[link]
+enabled = false
+
 [detect]
 model = "model"
 motion = {{ enabled = false }}

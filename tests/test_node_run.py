@@ -14,7 +14,7 @@ RESERVOIR = str(PROFILES / "reservoir.toml")
 
 
 def start_node(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "edge-node"), "run", "--config", RESERVOIR, *args], cwd=REPO,
+    return subprocess.Popen([str(BIN / "edge-node"), "run", "--config", RESERVOIR, "--no-link", *args], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -48,21 +48,22 @@ def test_run_reports_fps_and_stops_cleanly_on_signal(level_clip, signum):
 
 
 def test_run_ends_with_the_file_and_counts_every_frame_in_lockstep(level_clip):
-    result = run_cli("edge-node", "run", "--config", RESERVOIR, "--source", f"file:{level_clip}?realtime=0")
+    result = run_cli("edge-node", "run", "--config", RESERVOIR, "--no-link", "--source", f"file:{level_clip}?realtime=0")
     assert result.returncode == 0, result.stderr
     assert "stopped after 30 frames" in result.stderr
     assert "source ended" in result.stderr
 
 
 def test_max_frames_bounds_a_run(level_clip):
-    result = run_cli("edge-node", "run", "--config", RESERVOIR, "--source", f"file:{level_clip}?loop=1&realtime=0",
+    result = run_cli("edge-node", "run", "--config", RESERVOIR, "--no-link", "--source",
+                     f"file:{level_clip}?loop=1&realtime=0",
                      "--max-frames", "45")
     assert result.returncode == 0, result.stderr
     assert "stopped after 45 frames" in result.stderr
 
 
 def test_picamera2_off_a_pi_is_one_line_and_exit_2():
-    result = run_cli("edge-node", "run", "--config", RESERVOIR)  # the reservoir box uses picamera2:
+    result = run_cli("edge-node", "run", "--config", RESERVOIR, "--no-link")  # the reservoir box uses picamera2:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("edge-node: picamera2: not available on this machine")
@@ -76,7 +77,7 @@ def test_picamera2_off_a_pi_is_one_line_and_exit_2():
     ],
 )
 def test_bad_sources_are_one_line_errors(args, message):
-    result = run_cli("edge-node", "run", "--config", RESERVOIR, *args)
+    result = run_cli("edge-node", "run", "--config", RESERVOIR, "--no-link", *args)
     assert result.returncode == 2
     assert result.stderr.strip() == message or result.stderr.startswith(message), result.stderr
     assert "Traceback" not in result.stderr

@@ -214,6 +214,7 @@ def test_zone_anchor_and_area_limits():
 def test_disarming_a_zone_clears_its_violations():
     engine = RuleEngine(profile([FISHING]))
     s = Script(engine).run(60, angler(until=1e9))
-    engine.arm_zone("shore", False)
+    cleared = engine.arm_zone("shore", False, T0 + 60)
+    assert [e.stage for e in cleared] == ["cleared"] and cleared[0].message["reason"] == "disarmed"
     s.run(10, angler(until=1e9), start=60)
-    assert s.stages() == ["warning", "alert", "cleared"]
+    assert s.stages() == ["warning", "alert"]  # nothing more while disarmed

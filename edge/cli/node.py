@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -32,15 +33,26 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return status
 
 
+def _fail(message: str) -> int:
+    print(f"edge-node: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..capture import SourceError, SourceState, open_source
+    from ..config.profile import parse_override
     from ..detect import ModelError
+    from ..link import LinkError, NodeLink
     from ..node import Node
     from ..pipeline import build_detection
     from ..rules import JsonlSink
 
     try:
-        profile = load_profile(args.config)
+        overrides = [parse_override(item) for item in args.set]
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        profile = load_profile(args.config, overrides=overrides)
     except ConfigError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
@@ -48,26 +60,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(profile.node.id, args.log_level)
     uri = args.source or profile.source_uri()
     if uri is None:
-        print(f"{args.config}: capture: this profile has no camera; nothing to run yet", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(f"{args.config}: capture: this profile has no camera; nothing to run yet")
     try:
         stage = build_detection(profile)
     except ModelError as exc:
-        print(f"edge-node: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    state_dir = args.state_dir or profile.node.state_dir
+        return _fail(str(exc))
+    env_state = os.environ.get("EDGE_STATE_DIR")
+    state_dir = (args.state_dir or (Path(env_state) if env_state else profile.node.state_dir)).resolve()
     try:
-        sink = JsonlSink(state_dir / "lifecycle.jsonl") if stage is not None else None
+        state_dir.mkdir(parents=True, exist_ok=True)
+        sink = JsonlSink(state_dir / "lifecycle.jsonl")
     except OSError as exc:
-        print(f"edge-node: state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir",
-              file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir")
+    link = None
+    if profile.link.enabled and not args.no_link:
+        try:
+            link = NodeLink(profile, state_dir, __version__).start()
+        except LinkError as exc:
+            sink.close()
+            return _fail(str(exc))
     try:
         source = open_source(uri, profile.capture)
         source.start()
     except SourceError as exc:
-        print(f"edge-node: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        if link is not None:
+            link.stop()
+        sink.close()
+        return _fail(str(exc))
 
     stop = threading.Event()
 
@@ -77,13 +96,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    log.info("edge-node %s: node %s reading %s", __version__, profile.node.id, source.name)
+    log.info("edge-node %s: node %s reading %s; state in %s", __version__, profile.node.id, source.name, state_dir)
+    node = Node(profile, source, detect=stage, sink=sink, link=link, state_dir=state_dir,
+                profile_path=args.config.resolve())
     try:
-        summary = Node(profile, source, detect=stage, sink=sink).run(stop, duration_s=args.duration, max_frames=args.max_frames)
+        summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
     finally:
         source.stop()
-        if sink is not None:
-            sink.close()
+        if link is not None:
+            link.stop()
+        sink.close()
     log.info("stopped after %d frames in %.1f s (%.1f fps average); source %s",
              summary.frames, summary.seconds, summary.fps, source.state.value)
     if summary.final_state == SourceState.FAILED:
@@ -159,7 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(sim:PATH.toml, file:PATH, usb:N, rtsp://..., picamera2:)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
-    p.add_argument("--state-dir", type=Path, help="state folder, overriding [node] state_dir")
+    p.add_argument("--state-dir", type=Path, help="state folder, overriding $EDGE_STATE_DIR and [node] state_dir")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a profile value, e.g. --set link.host=127.0.0.1 (repeatable)")
+    p.add_argument("--no-link", action="store_true", help="run without the MQTT link (events stay on disk)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=cmd_run)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from .base import Section
 
@@ -21,7 +22,13 @@ class TlsConfig(Section):
         return self
 
 
+class ReconnectConfig(Section):
+    initial_s: PositiveFloat = 1.0
+    max_s: PositiveFloat = 60.0
+
+
 class LinkConfig(Section):
+    enabled: bool = True
     host: str = "localhost"
     port: int = Field(default=1883, ge=1, le=65535)
     prefix: str = Field(default="edge", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
@@ -29,6 +36,16 @@ class LinkConfig(Section):
     password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     password_file: Path | None = None
     tls: TlsConfig | None = None
+    client_id: str | None = None  # default edge-{node id}: stable, so the broker keeps the session
+    protocol: Literal["5", "3.1.1"] = "5"
+    keepalive_s: PositiveInt = 30
+    inflight: int = Field(default=64, ge=1, le=1000)  # QoS 1 messages awaiting PUBACK at once
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+    outbox_max_messages: PositiveInt = 100_000
+    outbox_max_bytes: PositiveInt = 64 * 1024 * 1024
+    stats_interval_s: PositiveFloat = 30.0
+    # The hub's Ed25519 public key (PEM) that signs commands; default {state_dir}/keys/hub.pub.
+    hub_public_key: Path | None = None
 
     @model_validator(mode="after")
     def _one_password_source(self) -> LinkConfig:

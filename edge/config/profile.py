@@ -91,17 +91,49 @@ def resolve_source_uri(uri: str, base_dir: Path) -> str:
     return f"{spec.scheme}:{(base_dir / spec.target).as_posix()}{q}{query}"
 
 
-def load_profile(file: str | Path, *, check_files: bool = True) -> Profile:
-    """Read, validate and cross-check a profile; raise ConfigError listing every problem."""
+def parse_override(text: str) -> tuple[str, Any]:
+    """`section.key=value` from the command line; the value is TOML, or else a plain string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set {text!r}: expected section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(data: dict, overrides: list[tuple[str, Any]]) -> dict:
+    for dotted, value in overrides:
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {dotted}: {part} is not a section")
+        node[leaf] = value
+    return data
+
+
+def load_profile(file: str | Path, *, check_files: bool = True, overrides: list[tuple[str, Any]] = (),
+                 text: str | None = None) -> Profile:
+    """Read, validate and cross-check a profile; raise ConfigError listing every problem.
+
+    `text` validates new contents for `file` without reading it (a config command); `overrides`
+    are command-line `--set` values applied before validation.
+    """
     file = Path(file)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        data = tomllib.loads(text if text is not None else file.read_text(encoding="utf-8"))
+        apply_overrides(data, list(overrides))
     except FileNotFoundError:
         raise ConfigError(file, [Problem("file", "not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, [Problem("file", f"cannot read: {exc}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, [_toml_problem(exc)]) from None
+    except ValueError as exc:
+        raise ConfigError(file, [Problem("--set", str(exc))]) from None
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:

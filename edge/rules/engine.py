@@ -38,8 +38,13 @@ class RuleEngine:
         self._size = (1, 1)
 
     # --- commands ---------------------------------------------------------------------------
-    def arm_zone(self, name: str, armed: bool) -> None:
+    def arm_zone(self, name: str, armed: bool, wall: float) -> list[LifecycleEvent]:
+        """Arm or disarm a zone (a hub command); disarming clears its open violations."""
         self.zones[name].armed = armed
+        if armed:
+            return []
+        return [e for rule in self.rules if name in rule.zones
+                for e in self._close_all(rule, name, wall, reason="disarmed")]
 
     def armed(self, rule: RuleConfig, wall: float) -> bool:
         return self.schedules[rule.name].armed(wall)

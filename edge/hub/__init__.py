@@ -1,0 +1,1 @@
+"""The hub side: alert receiver, command signer (edge-hub)."""

@@ -1,0 +1,85 @@
+"""`edge-hub command NODE NAME --arg k=v`: sign a command with the hub key, send it, await its result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+from pathlib import Path
+
+from ..crypto import KeyFileError, load_private_key
+from ..link.commands import make_command
+from .connection import connect
+
+
+def parse_args_list(items: list[str]) -> dict:
+    """k=v pairs: v is JSON when it parses (numbers, true, objects), @FILE reads a file, else a string."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--arg {item!r}: expected KEY=VALUE")
+        if value.startswith("@"):
+            out[key] = Path(value[1:]).read_text(encoding="utf-8")
+            continue
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def send_command(args: argparse.Namespace, node: str, name: str, cmd_args: dict) -> dict | None:
+    """Send one signed command and return its result, or None on timeout."""
+    key = load_private_key(args.key)
+    envelope = make_command(key, node, name, cmd_args, lifetime_s=args.lifetime)
+    results: queue.Queue = queue.Queue()
+    client = connect(args, f"edge-hub-command-{envelope['id']}", subscriptions=(f"{args.prefix}/{node}/cmd_result",),
+                     on_message=lambda c, u, m: results.put(m.payload))
+    try:
+        client.publish(f"{args.prefix}/{node}/cmd/{name}", json.dumps(envelope), qos=1).wait_for_publish(args.timeout)
+        while True:
+            try:
+                payload = results.get(timeout=args.timeout)
+            except queue.Empty:
+                return None
+            try:
+                result = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(result, dict) and result.get("id") == envelope["id"]:
+                return result
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def cmd_command(args: argparse.Namespace) -> int:
+    try:
+        cmd_args = parse_args_list(args.arg)
+        if args.args_json:
+            cmd_args.update(json.loads(args.args_json))
+        result = send_command(args, args.node, args.name, cmd_args)
+    except (ValueError, OSError, KeyFileError, ConnectionError) as exc:
+        print(f"edge-hub: {exc}", file=sys.stderr)
+        return 2
+    if result is None:
+        print(f"edge-hub: no result from {args.node} within {args.timeout:g} s (offline? the command stays valid "
+              f"for {args.lifetime:g} s and runs if the node returns in time)", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if result.get("ok") else 1
+
+
+def add_command(sub: argparse._SubParsersAction, common) -> None:
+    p = sub.add_parser("command", parents=[common], help="sign and send a command to a node, print its result")
+    p.add_argument("node")
+    p.add_argument("name", help="ping, zone, snapshot, config, speak, evidence_hold")
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="command argument (JSON value, @FILE for a file's text, else a string); repeatable")
+    p.add_argument("--args-json", help="all arguments as one JSON object")
+    p.add_argument("--key", default="hub.key", help="the hub's private signing key (default hub.key)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the result")
+    p.add_argument("--lifetime", type=float, default=60.0, help="seconds the command stays valid")
+    p.set_defaults(func=cmd_command)

@@ -1,0 +1,76 @@
+"""How the hub's tools connect to the broker: one set of options for every edge-hub command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+
+def add_broker_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("broker")
+    g.add_argument("--broker", default=os.environ.get("EDGE_HUB_BROKER", "localhost:1883"), metavar="HOST:PORT",
+                   help="broker address (default $EDGE_HUB_BROKER or localhost:1883)")
+    g.add_argument("--prefix", default="edge", help="topic prefix (default edge)")
+    g.add_argument("--username", default=os.environ.get("EDGE_HUB_USERNAME"))
+    g.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
+    g.add_argument("--tls-ca", metavar="FILE", help="CA certificate: connect with TLS")
+    g.add_argument("--tls-cert", metavar="FILE", help="client certificate")
+    g.add_argument("--tls-key", metavar="FILE", help="client key")
+    g.add_argument("--client-id", help="MQTT client id (default: per command)")
+
+
+def parse_broker(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--broker {text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = False, timeout: float = 10.0,
+            on_message=None, subscriptions: tuple[str, ...] = ()) -> mqtt.Client:
+    """A connected client with its loop running; raises ConnectionError with one line on failure."""
+    host, port = parse_broker(args.broker)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.client_id or client_id,
+                         protocol=mqtt.MQTTv5)
+    if args.username:
+        password = os.environ.get(args.password_env) if args.password_env else None
+        if args.password_env and password is None:
+            raise ConnectionError(f"environment variable {args.password_env} is not set")
+        client.username_pw_set(args.username, password)
+    if args.tls_ca:
+        client.tls_set(ca_certs=args.tls_ca, certfile=args.tls_cert, keyfile=args.tls_key,
+                       cert_reqs=ssl.CERT_REQUIRED)
+    state: dict = {}
+
+    def on_connect(c, userdata, flags, reason_code, properties):
+        state["rc"] = reason_code
+        if not reason_code.is_failure and subscriptions:
+            c.subscribe([(t, 1) for t in subscriptions])
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda c, u, mid, rcs, p: state.setdefault("subscribed", True)
+    if on_message is not None:
+        client.on_message = on_message
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 7 * 24 * 3600 if persistent else 0
+    try:
+        client.connect(host, port, clean_start=not persistent, properties=props)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+    client.loop_start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and ("rc" not in state or (subscriptions and "subscribed" not in state)):
+        if "rc" in state and state["rc"].is_failure:
+            break
+        time.sleep(0.02)
+    if "rc" not in state or state["rc"].is_failure:
+        client.loop_stop()
+        reason = state.get("rc", "no answer")
+        raise ConnectionError(f"broker {host}:{port} refused the connection: {reason}")
+    return client

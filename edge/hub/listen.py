@@ -1,0 +1,89 @@
+"""`edge-hub listen`: receive every node's lifecycle messages and status, once each.
+
+Delivery from the nodes is at least once; the store keeps one row per (id, stage) and only new
+rows are printed.  With --shared GROUP the subscription is an MQTT 5 shared subscription
+($share/GROUP/...), so several listeners behind one broker or an EMQX cluster split the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import queue
+import signal
+import sys
+import threading
+import time
+from datetime import datetime
+
+from .connection import connect
+from .store import AlertStore
+
+
+def describe(m: dict) -> str:
+    objects = ", ".join(o.get("class", "?") for o in m.get("objects", []))
+    when = m.get("confirmed_at") or m.get("warned_at") or m.get("ts") or ""
+    with contextlib.suppress(ValueError):
+        when = datetime.fromisoformat(when).strftime("%H:%M:%S")
+    extra = f" ({m['reason']})" if m.get("reason") else ""
+    return (f"{when} {m.get('node', '?'):14} {m.get('stage', '?').upper():7} {m.get('kind', '?')} in "
+            f"{m.get('zone', '?')} [{m.get('rule', '?')}] {objects}{extra}  id={m.get('id')}")
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    store = AlertStore(args.db)
+    inbox: queue.Queue = queue.Queue()
+    topics = [f"{args.prefix}/+/alert", f"{args.prefix}/+/status"]
+    if args.shared:
+        topics = [f"$share/{args.shared}/{t}" for t in topics]
+    try:
+        client = connect(args, "edge-hub-listen", persistent=True, subscriptions=tuple(topics),
+                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)))
+    except ConnectionError as exc:
+        print(f"edge-hub: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"edge-hub: listening on {args.broker} ({', '.join(topics)}); storing in {args.db}", file=sys.stderr,
+          flush=True)
+    started, new = time.monotonic(), 0
+    try:
+        while not stop.is_set():
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                break
+            if args.count is not None and new >= args.count:
+                break
+            try:
+                topic, payload = inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                message = json.loads(payload)
+            except ValueError:
+                print(f"edge-hub: ignored a message on {topic} that is not JSON", file=sys.stderr)
+                continue
+            if not isinstance(message, dict):
+                continue
+            node = topic.split("/")[-2]
+            if topic.endswith("/status"):
+                if store.set_status(node, message):
+                    print(f"{time.strftime('%H:%M:%S')} {node:14} {str(message.get('state', '?')).upper()}", flush=True)
+            elif "id" in message and "stage" in message and store.add(message):
+                new += 1
+                print(describe(message), flush=True)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        store.close()
+    return 0
+
+
+def add_listen(sub: argparse._SubParsersAction, common) -> None:
+    p = sub.add_parser("listen", parents=[common], help="print and store alerts as they arrive (de-duplicated)")
+    p.add_argument("--db", default="hub-alerts.db", help="SQLite file for alerts and node status")
+    p.add_argument("--shared", metavar="GROUP", help="use a shared subscription $share/GROUP/... (scale out)")
+    p.add_argument("--count", type=int, help="stop after this many new lifecycle messages")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.set_defaults(func=cmd_listen)

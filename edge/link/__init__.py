@@ -1,0 +1,134 @@
+"""The node's MQTT link: durable outbox, status and stats, signed commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import time
+from pathlib import Path
+
+from ..config import Profile
+from ..crypto import KeyFileError, load_public_key
+from .commands import Command, CommandRefused, CommandRouter, CommandVerifier, NonceCache, envelope_id
+from .mqtt import LinkSettings, MqttLink, iso_now
+from .outbox import Outbox
+from .topics import Topics
+
+log = logging.getLogger("edge.link")
+
+__all__ = ["Command", "CommandRefused", "LinkError", "NodeLink", "Topics"]
+
+
+class LinkError(Exception):
+    """A link that cannot be set up from the profile (a missing password, an unreadable key)."""
+
+
+def read_password(profile: Profile) -> str | None:
+    link = profile.link
+    if link.password_env:
+        value = os.environ.get(link.password_env)
+        if value is None:
+            raise LinkError(f"link.password_env: environment variable {link.password_env} is not set")
+        return value
+    if link.password_file:
+        path = profile.resolve(link.password_file)
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise LinkError(f"link.password_file: {path}: {exc.strerror}") from None
+    return None
+
+
+class NodeLink:
+    """Everything the node says to and hears from the hub."""
+
+    def __init__(self, profile: Profile, state_dir: Path, version: str, *, status_extra=None,
+                 command_queue: int = 64):
+        cfg = profile.link
+        self.profile = profile
+        self.topics = Topics(cfg.prefix, profile.node.id)
+        self.outbox = Outbox(state_dir / "outbox.db", cfg.outbox_max_messages, cfg.outbox_max_bytes)
+        hub_key_path = profile.resolve(cfg.hub_public_key) if cfg.hub_public_key else state_dir / "keys" / "hub.pub"
+        hub_key = None
+        if hub_key_path.exists():
+            try:
+                hub_key = load_public_key(hub_key_path)
+            except KeyFileError as exc:
+                raise LinkError(f"link.hub_public_key: {exc}") from None
+        else:
+            log.warning("link: no hub public key at %s; every command will be refused", hub_key_path)
+        self.verifier = CommandVerifier(profile.node.id, hub_key, NonceCache(state_dir / "commands.db"))
+        self.router = CommandRouter()
+        self._pending: queue.Queue[Command] = queue.Queue(maxsize=command_queue)
+        tls = cfg.tls
+        settings = LinkSettings(
+            host=cfg.host, port=cfg.port, client_id=cfg.client_id or f"edge-{profile.node.id}",
+            username=cfg.username, password=read_password(profile),
+            ca_file=str(profile.resolve(tls.ca_file)) if tls else None,
+            cert_file=str(profile.resolve(tls.cert_file)) if tls and tls.cert_file else None,
+            key_file=str(profile.resolve(tls.key_file)) if tls and tls.key_file else None,
+            protocol=cfg.protocol, keepalive_s=cfg.keepalive_s, inflight=cfg.inflight,
+            reconnect_initial_s=cfg.reconnect.initial_s, reconnect_max_s=cfg.reconnect.max_s,
+            subscriptions=[self.topics.commands],
+        )
+        self.mqtt = MqttLink(settings, self.topics, self.outbox, version=version, on_message=self._on_message,
+                             status_extra=status_extra)
+
+    def start(self) -> NodeLink:
+        self.mqtt.start()
+        return self
+
+    def stop(self) -> None:
+        self.mqtt.stop()
+        self.outbox.close()
+        self.verifier.nonces.close()
+
+    # --- out ----------------------------------------------------------------------------------
+    def publish_alert(self, message: dict) -> None:
+        """A lifecycle message: committed to the outbox now, delivered when the hub is reachable."""
+        payload = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        self.outbox.put(self.topics.alert, payload, kind="alert", msg_id=f"{message['id']}:{message['stage']}")
+
+    def publish_stats(self, stats: dict) -> bool:
+        return self.mqtt.publish_now(self.topics.stats, json.dumps(stats).encode(), qos=0)
+
+    def reply(self, command_id: str | None, name: str | None, ok: bool, error: str | None = None,
+              data: dict | None = None) -> None:
+        body = {"id": command_id, "ok": ok, "node": self.profile.node.id, "name": name, "ts": iso_now()}
+        if error is not None:
+            body["error"] = error
+        if data:
+            body["data"] = data
+        self.outbox.put(self.topics.cmd_result, json.dumps(body, ensure_ascii=False).encode(), kind="cmd_result",
+                        msg_id=command_id)
+        log.info("command %s (%s): %s", name, command_id, "ok" if ok else f"refused: {error}")
+
+    # --- in -----------------------------------------------------------------------------------
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        """Network thread: verify at once, refuse at once, queue the rest for the node's thread."""
+        name = self.topics.command_name(topic)
+        if name is None:
+            return
+        try:
+            command = self.verifier.verify(name, payload)
+        except CommandRefused as exc:
+            self.reply(envelope_id(payload), name, False, str(exc))
+            return
+        try:
+            self._pending.put_nowait(command)
+        except queue.Full:
+            self.reply(command.id, command.name, False, "busy: too many commands waiting; try again")
+
+    def run_commands(self, budget_s: float = 0.05) -> int:
+        """Node thread: run queued commands, for at most about `budget_s`."""
+        done, deadline = 0, time.monotonic() + budget_s
+        while time.monotonic() < deadline:
+            try:
+                command = self._pending.get_nowait()
+            except queue.Empty:
+                break
+            self.router.dispatch(command, lambda ok, error, data, c=command: self.reply(c.id, c.name, ok, error, data))
+            done += 1
+        return done

@@ -1,0 +1,179 @@
+"""The durable outbox: every message worth keeping is committed to SQLite before it is published,
+and deleted only after the broker's PUBACK.
+
+paho keeps its own queue in memory only, so this table is the truth: after a kill -9 or a power
+cut, whatever was committed and not acknowledged is sent again, in order.  Delivery is therefore
+at-least-once; a duplicate carries the same message id and consumers de-duplicate by it.
+
+Bounds: when the table holds more than `max_messages` rows or `max_bytes` of payload, the oldest
+droppable rows (stats) go first.  Alerts and command results are never dropped; if only they are
+left the outbox grows past its bound and says so (`over_limit`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import apsw
+
+DROPPABLE = ("stats",)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    msg_id TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead (
+    seq INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    msg_id TEXT,
+    created REAL NOT NULL,
+    reason TEXT NOT NULL,
+    failed REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    seq: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    kind: str
+    msg_id: str | None
+
+
+def connect(path: str | Path) -> apsw.Connection:
+    """A connection with the durability settings every state database here uses."""
+    db = apsw.Connection(str(path))
+    db.setbusytimeout(10_000)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+class Outbox:
+    def __init__(self, path: str | Path, max_messages: int = 100_000, max_bytes: int = 64 * 1024 * 1024):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()  # one connection, used from the node and the link threads
+        self._db = connect(self.path)
+        with self._db:
+            self._db.execute(SCHEMA)
+        self._count, self._bytes = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").fetchone()
+        self.over_limit = False
+        self.dropped = 0
+        self._wakeup = threading.Event()
+
+    # --- producers ----------------------------------------------------------------------------
+    def put(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, kind: str = "alert",
+            msg_id: str | None = None) -> int:
+        """Commit one message (fsynced when this returns) and wake the publisher."""
+        return self.put_many([(topic, payload, qos, retain, kind, msg_id)])[-1]
+
+    def put_many(self, messages: list[tuple[str, bytes, int, bool, str, str | None]]) -> list[int]:
+        """Commit several messages in one transaction: (topic, payload, qos, retain, kind, msg_id)."""
+        now = time.time()
+        seqs = []
+        with self._lock, self._db:
+            for topic, payload, qos, retain, kind, msg_id in messages:
+                self._db.execute(
+                    "INSERT INTO outbox (topic, payload, qos, retain, kind, msg_id, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", (topic, payload, qos, int(retain), kind, msg_id, now))
+                seqs.append(self._db.last_insert_rowid())
+                self._count += 1
+                self._bytes += len(payload)
+            self._enforce_bounds()
+        self._wakeup.set()
+        return seqs
+
+    def _enforce_bounds(self) -> None:
+        if self._count <= self.max_messages and self._bytes <= self.max_bytes:
+            self.over_limit = False
+            return
+        marks = ",".join("?" * len(DROPPABLE))
+        while self._count > self.max_messages or self._bytes > self.max_bytes:
+            row = self._db.execute(f"SELECT seq, length(payload) FROM outbox WHERE kind IN ({marks}) "
+                                   "ORDER BY seq LIMIT 1", DROPPABLE).fetchone()
+            if row is None:
+                self.over_limit = True  # only messages that must never be dropped are left
+                return
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (row[0],))
+            self.dropped += 1
+            self._count -= 1
+            self._bytes -= row[1]
+        self.over_limit = False
+
+    def _forget(self, seqs: list[int]) -> None:
+        marks = ",".join("?" * len(seqs))
+        count, size = self._db.execute(
+            f"SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox WHERE seq IN ({marks})", seqs).fetchone()
+        self._db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", seqs)
+        self._count -= count
+        self._bytes -= size
+
+    # --- the publisher ------------------------------------------------------------------------
+    def pending(self, after: int = 0, limit: int = 256) -> list[Row]:
+        """Rows in order, after sequence number `after`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, topic, payload, qos, retain, kind, msg_id FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit)).fetchall()
+        return [Row(seq, topic, bytes(payload), qos, bool(retain), kind, msg_id)
+                for seq, topic, payload, qos, retain, kind, msg_id in rows]
+
+    def ack(self, seqs: list[int]) -> None:
+        """The broker has these: delete them (one transaction for the batch)."""
+        with self._lock, self._db:
+            for start in range(0, len(seqs), 500):
+                self._forget(seqs[start:start + 500])
+
+    def bury(self, seq: int, reason: str) -> None:
+        """The broker refused this message for good (not authorised, bad topic): keep it aside."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO dead (seq, topic, payload, kind, msg_id, created, reason, failed) "
+                "SELECT seq, topic, payload, kind, msg_id, created, ?, ? FROM outbox WHERE seq = ?",
+                (reason, time.time(), seq))
+            self._forget([seq])
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until woken or `timeout`; the wake stays set until the next clear_wake()."""
+        self._wakeup.wait(timeout)
+
+    def clear_wake(self) -> None:
+        self._wakeup.clear()
+
+    def depth(self) -> int:
+        return self._count
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def dead_count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM dead").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

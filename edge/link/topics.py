@@ -1,0 +1,42 @@
+"""MQTT topic names (the contract in DESIGN): {prefix}/{node}/status|alert|stats|cmd/{name}|cmd_result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    node: str
+
+    def _t(self, leaf: str) -> str:
+        return f"{self.prefix}/{self.node}/{leaf}"
+
+    @property
+    def status(self) -> str:
+        return self._t("status")
+
+    @property
+    def alert(self) -> str:
+        return self._t("alert")
+
+    @property
+    def stats(self) -> str:
+        return self._t("stats")
+
+    @property
+    def cmd_result(self) -> str:
+        return self._t("cmd_result")
+
+    @property
+    def commands(self) -> str:
+        """The subscription filter for every command to this node."""
+        return self._t("cmd/+")
+
+    def command(self, name: str) -> str:
+        return self._t(f"cmd/{name}")
+
+    def command_name(self, topic: str) -> str | None:
+        head = self._t("cmd/")
+        return topic[len(head):] if topic.startswith(head) else None

@@ -161,3 +161,19 @@ def test_status_is_retained_online_and_offline_after_a_graceful_stop(tmp_path, b
         node.kill()
         if late is not None:
             late.close()
+
+
+def test_mqtt_3_1_1_works_too(tmp_path, broker):
+    hub = Subscriber(broker, ["edge/+/alert"]).wait_ready()
+    link = NodeLink(load_profile(write_profile(tmp_path, broker, extra='protocol = "3.1.1"')), tmp_path / "state",
+                    "test").start()
+    try:
+        for i in range(50):
+            link.publish_alert({"id": f"v{i:02d}", "stage": "alert", "n": i})
+        assert hub.wait_for(lambda m: len({a["n"] for a in alerts(m)}) == 50, timeout=20)
+        broker.restart()
+        link.publish_alert({"id": "after", "stage": "alert", "n": 50})
+        assert hub.wait_for(lambda m: any(a["id"] == "after" for a in alerts(m)), timeout=30)
+    finally:
+        link.stop()
+        hub.close()

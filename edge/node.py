@@ -21,6 +21,7 @@ from . import __version__
 from .capture import Frame, FrameSource, SourceState
 from .config import ConfigError, Profile, load_profile
 from .detect import DetectionStage
+from .evidence import EvidenceRecorder
 from .link import Command, CommandRefused, NodeLink
 from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
 from .pipeline import Pipeline
@@ -68,7 +69,8 @@ class Node:
 
     def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None, *,
                  sink: JsonlSink | None = None, link: NodeLink | None = None, state_dir: Path | None = None,
-                 profile_path: Path | None = None, report_interval_s: float = 1.0):
+                 profile_path: Path | None = None, evidence: EvidenceRecorder | None = None,
+                 report_interval_s: float = 1.0):
         self.profile = profile
         self.source = source
         self.detect = detect
@@ -77,6 +79,7 @@ class Node:
         self.link = link
         self.state_dir = state_dir
         self.profile_path = profile_path
+        self.evidence = evidence
         self.report_interval_s = report_interval_s
         self.meter = RateMeter(report_interval_s)
         self.last_frame: Frame | None = None
@@ -84,9 +87,13 @@ class Node:
         self._runs_at_report = 0
         self._frames_at_report = 0
         self._last_stats = 0.0
+        self._degraded = False
         if link is not None:
-            for name, handler in (("ping", self._cmd_ping), ("zone", self._cmd_zone),
-                                  ("snapshot", self._cmd_snapshot), ("config", self._cmd_config)):
+            handlers = [("ping", self._cmd_ping), ("zone", self._cmd_zone), ("snapshot", self._cmd_snapshot),
+                        ("config", self._cmd_config)]
+            if evidence is not None:
+                handlers.append(("evidence_hold", self._cmd_evidence_hold))
+            for name, handler in handlers:
                 link.router.register(name, handler)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -105,6 +112,7 @@ class Node:
             if self.link is not None:
                 self.link.run_commands()
                 self._maybe_stats()
+            self._watch_degraded()
             frame = source.read(timeout=0.1)
             now = time.monotonic()
             if frame is None:
@@ -119,8 +127,12 @@ class Node:
             result = self.pipeline.process(frame)
             if result.detections is not None and result.detections.coverage != ():
                 self._seen = Counter(result.detections.names)  # what the detector saw when it last looked
+            if self.evidence is not None:
+                self.evidence.observe(frame.image, frame.wall, frame.mono, self.pipeline.rules.open)
             for event in result.events:
                 self._handle(event)
+            if self.evidence is not None:
+                self.evidence.tick(frame.mono)
             last_wall = frame.wall
             rate = self.meter.tick()
             if rate is not None:
@@ -132,6 +144,8 @@ class Node:
         if frames:
             for event in self.pipeline.close(last_wall):
                 self._handle(event)
+        if self.evidence is not None:
+            self.evidence.close()  # seal what is open and release the messages waiting for it
         if self.link is not None:
             self.link.run_commands()
         seconds = time.monotonic() - started
@@ -142,10 +156,29 @@ class Node:
         objects = ", ".join(f"{o['class']}#{o['track']}" for o in m["objects"])
         log.warning("%s %s: %s in %s (%s) [%s]%s", m["stage"].upper(), m["id"], m["kind"], m["zone"], objects,
                     m["rule"], " - loudspeaker warning" if event.speak else "")
+        frame = self.last_frame
+        if self.evidence is not None and frame is not None:
+            try:
+                if event.stage == "alert":
+                    self.evidence.on_alert(event.violation, m, frame.image, frame.wall)
+                elif event.stage == "cleared" and self.evidence.on_cleared(event.violation, m, frame.image,
+                                                                          frame.wall, frame.mono):
+                    return  # released by the evidence writer once the bundle is sealed, with its hash
+            except Exception as exc:  # evidence trouble (a full disk) must never hold back an alert
+                log.error("evidence: %s %s: %s; the %s goes out without evidence", event.stage, m["id"], exc,
+                          event.stage)
+                self.evidence.degraded = True
+        self.deliver(m)
+
+    def deliver(self, message: dict) -> None:
+        """Record a lifecycle message and hand it to the link (any thread)."""
         if self.sink is not None:
-            self.sink.write(event)
+            try:
+                self.sink.write(message)
+            except OSError as exc:
+                log.error("lifecycle log: %s; message %s %s still goes to the hub", exc, message["id"], message["stage"])
         if self.link is not None:
-            self.link.publish_alert(m)
+            self.link.publish_alert(message)
 
     def _report(self, rate: float) -> None:
         s = self.source.stats
@@ -176,7 +209,7 @@ class Node:
             "uptime_s": uptime_s(),
             "cpu_temp_c": cpu_temperature_c(),
             "disk_free_bytes": free_disk_bytes(self.state_dir) if self.state_dir else None,
-            "evidence_bytes": 0,
+            "evidence_bytes": self.evidence.store.used_bytes() if self.evidence is not None else 0,
             "open_violations": len(self.pipeline.rules.open),
         }
         if self.detect is not None:
@@ -187,6 +220,14 @@ class Node:
             body["outbox_bytes"] = self.link.outbox.bytes
             body["outbox_over_limit"] = self.link.outbox.over_limit
         return body
+
+    def _watch_degraded(self) -> None:
+        if self.evidence is not None and self.evidence.degraded != self._degraded:
+            self._degraded = self.evidence.degraded
+            log.warning("evidence: %s", "DEGRADED: storage is full of bundles that may not be deleted; clips stop, "
+                        "snapshots go on" if self._degraded else "storage available again; clips resume")
+            if self.link is not None:
+                self.link.refresh_status()
 
     def _maybe_stats(self) -> None:
         now = time.monotonic()
@@ -207,6 +248,14 @@ class Node:
         for event in self.pipeline.rules.arm_zone(name, armed, self.last_frame.wall if self.last_frame else time.time()):
             self._handle(event)
         reply(True, None, {"zone": name, "armed": armed})
+
+    def _cmd_evidence_hold(self, command: Command, reply) -> None:
+        bundle, hold = command.args.get("id"), command.args.get("hold", True)
+        if not isinstance(bundle, str) or not isinstance(hold, bool):
+            raise CommandRefused("evidence_hold needs args {\"id\": BUNDLE, \"hold\": true|false}")
+        if not self.evidence.store.set_hold(bundle, hold):
+            raise CommandRefused(f"no evidence bundle {bundle!r} on this node")
+        reply(True, None, {"id": bundle, "hold": hold})
 
     def _cmd_snapshot(self, command: Command, reply) -> None:
         frame = self.last_frame

@@ -75,3 +75,38 @@ def end2end_output(rows: list[tuple[float, float, float, float, float, int]], k:
     for i, row in enumerate(rows):
         out[0, i] = row
     return out
+
+
+def brightness_model(folder: Path, rows: list[tuple[float, float, float, float, int, float]], classes: list[str],
+                     input_hw: tuple[int, int] = (320, 320)) -> Path:
+    """A yolov8-layout model whose boxes are fixed but whose scores scale with the picture's brightness:
+    a bright frame detects the objects, a dark one detects nothing."""
+    h, w = input_hw
+    table = yolov8_output(rows, len(classes))
+    boxes = table.copy()
+    boxes[0, 4:, :] = 0.0
+    scores = table.copy()
+    scores[0, :4, :] = 0.0
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["scores", "mean"], ["scaled"]),
+        helper.make_node("Add", ["boxes", "scaled"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "brightness_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(table.shape))],
+        initializer=[numpy_helper.from_array(boxes, "boxes"), numpy_helper.from_array(scores, "scores")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(folder / "model.onnx"))
+    manifest = {
+        "name": "brightness", "version": "1", "file": "model.onnx", "sha256": sha256_file(folder / "model.onnx"),
+        "input": {"name": "images", "width": w, "height": h}, "output": {"layout": "yolov8"}, "classes": classes,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "labels.txt").write_text("\n".join(classes) + "\n")
+    return folder

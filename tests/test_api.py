@@ -69,6 +69,7 @@ def test_a_running_node_sends_what_the_schemas_describe(tmp_path):
     profile.write_text(PROFILE.format(port=broker.port))
     state = tmp_path / "state"
     hub_key = generate_keypair(tmp_path / "hub.key", state / "keys" / "hub.pub")
+    generate_keypair(state / "keys" / "node.key", state / "keys" / "node.pub")
     node = subprocess.Popen(
         [str(BIN / "edge-node"), "run", "--config", str(profile), "--state-dir", str(state),
          "--source", f"sim:{SCENARIOS / 'reservoir_day_angler.toml'}?loop=1"],

@@ -51,6 +51,7 @@ def test_run_turns_detections_into_a_warning_an_alert_and_a_clear(tmp_path):
     profile = tmp_path / "node.toml"
     profile.write_text(PROFILE.format(dwell=2))
     state = tmp_path / "state"
+    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
     result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state),
                      "--source", f"sim:{SCENARIOS / 'reservoir_day_angler.toml'}?realtime=0", "--max-frames", "40")
     assert result.returncode == 0, result.stderr
@@ -64,6 +65,7 @@ def test_run_turns_detections_into_a_warning_an_alert_and_a_clear(tmp_path):
     assert person["box"] == [0.4688, 0.5833, 0.5156, 0.7222]  # relative coordinates
     assert warning["started_at"].startswith("2026-04-10T09:00:0") and warning["started_at"].endswith("+08:00")
     assert alert["confirmed_at"] and cleared["reason"] == "shutdown" and cleared["ended_at"]
+    assert alert["snapshot"] == f"{alert['id']}/snapshot_best.jpg" and len(cleared["evidence"]) == 64
     assert "WARNING" in result.stderr and "loudspeaker warning" in result.stderr
     json.dumps(lines)  # plain JSON all the way
 
@@ -73,10 +75,20 @@ def test_a_short_situation_leaves_no_record(tmp_path):
     profile = tmp_path / "node.toml"
     profile.write_text(PROFILE.format(dwell=60))
     state = tmp_path / "state"
+    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
     result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state),
                      "--source", f"sim:{SCENARIOS / 'reservoir_day_angler.toml'}?realtime=0", "--max-frames", "20")
     assert result.returncode == 0, result.stderr
     assert read_events(state / "lifecycle.jsonl") == []
+
+
+def test_a_node_with_a_model_and_no_signing_key_says_what_to_do(tmp_path):
+    model_folder(tmp_path / "model", yolov8_output([PERSON, ROD], 6), CLASSES)
+    profile = tmp_path / "node.toml"
+    profile.write_text(PROFILE.format(dwell=2))
+    result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(tmp_path / "state"),
+                     "--source", f"sim:{SCENARIOS / 'reservoir_day_angler.toml'}")
+    assert result.returncode == 2 and "edge-node keys init --state-dir" in result.stderr
 
 
 def test_a_torn_last_line_after_a_power_cut_hides_nothing_before_it(tmp_path):

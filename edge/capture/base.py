@@ -129,6 +129,9 @@ class FrameSource:
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._state_lock = threading.Lock()
+        # Called on the capture thread with every captured frame, before the mailbox drops any
+        # (the evidence encoder).  They must be quick and must not raise.
+        self.taps: list[Callable[[Frame], None]] = []
 
     # --- interface -------------------------------------------------------------------------
     def start(self) -> FrameSource:
@@ -217,6 +220,11 @@ class FrameSource:
             lores=capture.lores,
         )
         self.stats.captured += 1
+        for tap in self.taps:
+            try:
+                tap(frame)
+            except Exception:
+                log.exception("source %s: a frame tap failed", self.name)
         self._mailbox.put(frame, wait=not self.realtime, stop=self._stop)
         self.stats.dropped = self._mailbox.dropped
 

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from .. import __version__
 from ..config import ConfigError, load_profile
@@ -31,6 +32,46 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         else:
             print(f"{file}: ok")
     return status
+
+
+class EvidenceSetupError(Exception):
+    pass
+
+
+def build_evidence(profile, state_dir: Path, stage, source, profile_path: Path, deliver):
+    """The evidence recorder and its encoder, tapped into the source; None without a model or when off."""
+    from ..crypto import KeyFileError, load_private_key
+    from ..detect.model import sha256_file
+    from ..evidence import EvidenceRecorder, EvidenceStore, PrerollBuffer, SoftwareEncoder
+
+    cfg = profile.evidence
+    if not cfg.enabled or stage is None:
+        return None
+    key_path = state_dir / "keys" / "node.key"
+    try:
+        key = load_private_key(key_path)
+    except KeyFileError:
+        raise EvidenceSetupError(f"no node signing key at {key_path}; make one with "
+                                 f"`edge-node keys init --state-dir {state_dir}`") from None
+    store = EvidenceStore(state_dir)
+    recovered = store.recover(key)
+    if recovered:
+        log.warning("evidence: %d bundle(s) left open by an interruption were sealed as incomplete", len(recovered))
+    buffer = PrerollBuffer(cfg.buffer_s, cfg.buffer_max_bytes)
+    encoder = SoftwareEncoder(buffer, crf=cfg.crf, gop_s=cfg.gop_s, max_fps=cfg.encode_fps,
+                              blocking=not source.realtime).start()
+    source.taps.append(encoder.submit)
+    model = stage.detector.model
+    context = {"model": {"name": model.manifest.name, "version": model.manifest.version,
+                         "sha256": model.manifest.sha256},
+               "config_sha256": sha256_file(profile_path), "software": __version__}
+    return EvidenceRecorder(cfg, store, key, buffer, node=profile.node.id, tz=ZoneInfo(profile.node.timezone),
+                            deliver=deliver, context=context, encoder=encoder)
+
+
+def _close_evidence(recorder) -> None:
+    if recorder is not None:
+        recorder.shutdown()
 
 
 def _fail(message: str) -> int:
@@ -72,19 +113,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink = JsonlSink(state_dir / "lifecycle.jsonl")
     except OSError as exc:
         return _fail(f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir")
+    try:
+        source = open_source(uri, profile.capture)
+    except SourceError as exc:
+        sink.close()
+        return _fail(str(exc))
+    node_ref: list = []
+    try:
+        evidence = build_evidence(profile, state_dir, stage, source, args.config,
+                                  deliver=lambda message: node_ref[0].deliver(message))
+    except EvidenceSetupError as exc:
+        sink.close()
+        return _fail(str(exc))
     link = None
     if profile.link.enabled and not args.no_link:
         try:
-            link = NodeLink(profile, state_dir, __version__).start()
+            extra = (lambda: {"evidence_degraded": evidence.degraded}) if evidence is not None else None
+            link = NodeLink(profile, state_dir, __version__, status_extra=extra).start()
         except LinkError as exc:
+            _close_evidence(evidence)
             sink.close()
             return _fail(str(exc))
     try:
-        source = open_source(uri, profile.capture)
         source.start()
     except SourceError as exc:
         if link is not None:
             link.stop()
+        _close_evidence(evidence)
         sink.close()
         return _fail(str(exc))
 
@@ -98,11 +153,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     log.info("edge-node %s: node %s reading %s; state in %s", __version__, profile.node.id, source.name, state_dir)
     node = Node(profile, source, detect=stage, sink=sink, link=link, state_dir=state_dir,
-                profile_path=args.config.resolve())
+                profile_path=args.config.resolve(), evidence=evidence)
+    node_ref.append(node)
     try:
         summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
     finally:
         source.stop()
+        _close_evidence(evidence)
         if link is not None:
             link.stop()
         sink.close()
@@ -170,6 +227,116 @@ def cmd_model_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def resolve_state_dir(args: argparse.Namespace) -> Path:
+    """--state-dir, else $EDGE_STATE_DIR, else the profile's [node] state_dir, else the default."""
+    if getattr(args, "state_dir", None):
+        return args.state_dir.resolve()
+    if os.environ.get("EDGE_STATE_DIR"):
+        return Path(os.environ["EDGE_STATE_DIR"]).resolve()
+    if getattr(args, "config", None):
+        return load_profile(args.config).node.state_dir.resolve()
+    return Path("/var/lib/edge-node")
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from ..crypto import generate_keypair
+
+    keys = resolve_state_dir(args) / "keys"
+    try:
+        generate_keypair(keys / "node.key", keys / "node.pub", overwrite=args.force)
+    except FileExistsError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{keys}: {exc.strerror}")
+    print(f"node signing key: {keys / 'node.key'} (mode 0600; never copy it off the box)")
+    print(f"node public key:  {keys / 'node.pub'} (give it to the hub: it verifies this node's evidence)")
+    return EXIT_OK
+
+
+def _open_store(args: argparse.Namespace):
+    from ..evidence import EvidenceStore
+
+    state = resolve_state_dir(args)
+    if not (state / "evidence.db").exists():
+        raise FileNotFoundError(f"no evidence in {state} (use --state-dir or --config)")
+    return state, EvidenceStore(state)
+
+
+def cmd_evidence_list(args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime
+
+    try:
+        state, store = _open_store(args)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
+    rows = store.rows(include_deleted=args.all)
+    print(f"{'seq':>5}  {'bundle':54} {'state':7} {'created':19} {'bytes':>10}  flags")
+    for row in rows:
+        flags = [name for name, on in (("incomplete", row.incomplete), ("degraded", row.degraded),
+                                       ("uploaded", row.acked), ("hold", row.hold), ("deleted", row.deleted)) if on]
+        created = datetime.fromtimestamp(row.created).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{row.seq if row.seq else '-':>5}  {row.id:54} {row.state:7} {created:19} {row.bytes:>10}  "
+              f"{','.join(flags)}")
+    print(f"{len(rows)} bundle(s), {store.used_bytes()} bytes in {store.root}")
+    if args.json:
+        print(json.dumps([row.__dict__ for row in rows]))
+    store.close()
+    return EXIT_OK
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    from ..crypto import KeyFileError, load_public_key
+    from ..evidence.verify import verify_store
+
+    if not args.all and not args.id:
+        return _fail("name a bundle, or --all")
+    try:
+        state, store = _open_store(args)
+        key = load_public_key(args.key or state / "keys" / "node.pub")
+    except (FileNotFoundError, KeyFileError) as exc:
+        return _fail(str(exc))
+    verdicts = verify_store(store, key, None if args.all else args.id)
+    store.close()
+    if not verdicts:
+        return _fail(f"no bundle {args.id}")
+    bad = [v for v in verdicts if not v.ok]
+    for v in verdicts:
+        print(f"{v.bundle}: {'ok' if v.ok else 'FAILED: ' + v.problem}")
+    if bad:
+        print(f"edge-node: {bad[0].problem}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{len(verdicts)} bundle(s) verified: files, signatures and chain intact")
+    return EXIT_OK
+
+
+def cmd_evidence_export(args: argparse.Namespace) -> int:
+    from ..evidence import BundleProblem
+    from ..evidence.verify import export_bundle
+
+    try:
+        state, store = _open_store(args)
+        out = export_bundle(store, args.id, args.key or state / "keys" / "node.pub", args.out)
+    except (FileNotFoundError, BundleProblem) as exc:
+        return _fail(str(exc))
+    store.close()
+    print(f"{out}: exported; see {out / 'README.txt'} for how to verify it with sha256sum and openssl")
+    return EXIT_OK
+
+
+def cmd_evidence_hold(args: argparse.Namespace) -> int:
+    try:
+        _, store = _open_store(args)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
+    ok = store.set_hold(args.id, not args.release)
+    store.close()
+    if not ok:
+        return _fail(f"no bundle {args.id}")
+    print(f"{args.id}: {'released' if args.release else 'on hold: retention will not delete it'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-node", description="Edge node for law-enforcement camera boxes.")
     parser.add_argument("--version", action="version", version=f"edge-node {__version__}")
@@ -191,6 +358,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate device profiles (exit 2 on any problem)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.set_defaults(func=cmd_check_config)
+
+    state_opts = argparse.ArgumentParser(add_help=False)
+    state_opts.add_argument("--state-dir", type=Path, help="the node's state folder")
+    state_opts.add_argument("--config", type=Path, help="take the state folder from this profile")
+
+    keys = sub.add_parser("keys", help="the node's evidence-signing key pair")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    p = ksub.add_parser("init", parents=[state_opts], help="make keys/node.key and keys/node.pub in the state folder")
+    p.add_argument("--force", action="store_true", help="replace an existing key (breaks nothing sealed before)")
+    p.set_defaults(func=cmd_keys_init)
+
+    evidence = sub.add_parser("evidence", help="list, verify, export and hold evidence bundles")
+    esub = evidence.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")
+    p = esub.add_parser("list", parents=[state_opts], help="a table of the bundles")
+    p.add_argument("--all", action="store_true", help="include bundles retention has deleted")
+    p.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    p.set_defaults(func=cmd_evidence_list)
+    p = esub.add_parser("verify", parents=[state_opts],
+                        help="recompute hashes, check signatures and the chain (exit 1 naming the first bad file)")
+    p.add_argument("id", nargs="?", help="one bundle")
+    p.add_argument("--all", action="store_true", help="every kept bundle")
+    p.add_argument("--key", type=Path, help="node public key (default keys/node.pub in the state folder)")
+    p.set_defaults(func=cmd_evidence_verify)
+    p = esub.add_parser("export", parents=[state_opts], help="copy a bundle to a self-contained folder")
+    p.add_argument("id")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--key", type=Path, help="node public key to include (default keys/node.pub)")
+    p.set_defaults(func=cmd_evidence_export)
+    p = esub.add_parser("hold", parents=[state_opts], help="keep a bundle from retention (or --release it)")
+    p.add_argument("id")
+    p.add_argument("--release", action="store_true")
+    p.set_defaults(func=cmd_evidence_hold)
 
     model = sub.add_parser("model", help="inspect, benchmark and import detection models")
     msub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")

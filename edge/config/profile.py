@@ -15,6 +15,7 @@ from .base import Section
 from .capture import CaptureConfig
 from .detect import DetectConfig
 from .dock import DockConfig
+from .evidence import EvidenceConfig
 from .link import LinkConfig
 from .node import NodeConfig
 from .rules import RuleConfig
@@ -59,6 +60,7 @@ class Profile(Section):
     track: TrackConfig = Field(default_factory=TrackConfig)
     zones: tuple[ZoneConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     link: LinkConfig = Field(default_factory=LinkConfig)
     dock: DockConfig | None = None
 
@@ -187,6 +189,18 @@ def cross_check(profile: Profile, *, check_files: bool = True) -> list[Problem]:
                     f"a '{rule.kind}' rule looks for {', '.join(missing)}, which the detector does not know; "
                     "list the rule's classes",
                 ))
+
+    ev = profile.evidence
+    if ev.enabled:
+        for rule in profile.rules:
+            reach = rule.dwell_s + rule.recheck_s + ev.preroll_s
+            if reach > ev.buffer_s:
+                problems.append(Problem(
+                    "evidence.buffer_s",
+                    f"{ev.buffer_s:g} s cannot reach back to the start of a '{rule.name}' violation when it becomes an "
+                    f"alert ({rule.dwell_s:g} + {rule.recheck_s:g} + preroll {ev.preroll_s:g} = {reach:g} s)",
+                ))
+                break
 
     if check_files:
         missing = _missing_files(profile)

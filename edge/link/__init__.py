@@ -9,6 +9,8 @@ import queue
 import time
 from pathlib import Path
 
+import apsw
+
 from ..config import Profile
 from ..crypto import KeyFileError, load_public_key
 from .commands import Command, CommandRefused, CommandRouter, CommandVerifier, NonceCache, envelope_id
@@ -89,7 +91,12 @@ class NodeLink:
     def publish_alert(self, message: dict) -> None:
         """A lifecycle message: committed to the outbox now, delivered when the hub is reachable."""
         payload = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
-        self.outbox.put(self.topics.alert, payload, kind="alert", msg_id=f"{message['id']}:{message['stage']}")
+        try:
+            self.outbox.put(self.topics.alert, payload, kind="alert", msg_id=f"{message['id']}:{message['stage']}")
+        except (apsw.Error, OSError) as exc:  # the disk is full or failing: say it now if we can
+            sent = self.mqtt.publish_now(self.topics.alert, payload, qos=1)
+            log.critical("outbox: cannot store %s %s (%s); %s", message["id"], message["stage"], exc,
+                         "published directly" if sent else "NOT DELIVERED: the hub is unreachable too")
 
     def publish_stats(self, stats: dict) -> bool:
         return self.mqtt.publish_now(self.topics.stats, json.dumps(stats).encode(), qos=0)

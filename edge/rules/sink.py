@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
-
-from .lifecycle import LifecycleEvent
 
 
 class JsonlSink:
@@ -19,11 +18,13 @@ class JsonlSink:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._lock = threading.Lock()  # the evidence writer delivers from its own thread
 
-    def write(self, event: LifecycleEvent) -> None:
-        line = (json.dumps(event.message, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-        os.write(self._fd, line)
-        os.fsync(self._fd)
+    def write(self, message: dict) -> None:
+        line = (json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        with self._lock:
+            os.write(self._fd, line)
+            os.fsync(self._fd)
 
     def close(self) -> None:
         os.close(self._fd)

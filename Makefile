@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
-SYSTEM_PACKAGES := mosquitto mosquitto-clients
+SYSTEM_PACKAGES := mosquitto mosquitto-clients espeak-ng alsa-utils
 TEST_PACKAGES := ffmpeg rtsp-server-perl
 PYTEST_ARGS ?=
 

@@ -26,6 +26,7 @@ from .link import Command, CommandRefused, NodeLink
 from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
 from .pipeline import Pipeline
 from .rules import JsonlSink, LifecycleEvent
+from .speaker import Speaker, SpeakError
 
 log = logging.getLogger("edge.node")
 
@@ -70,7 +71,7 @@ class Node:
     def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None, *,
                  sink: JsonlSink | None = None, link: NodeLink | None = None, state_dir: Path | None = None,
                  profile_path: Path | None = None, evidence: EvidenceRecorder | None = None,
-                 report_interval_s: float = 1.0):
+                 speaker: Speaker | None = None, report_interval_s: float = 1.0):
         self.profile = profile
         self.source = source
         self.detect = detect
@@ -80,6 +81,7 @@ class Node:
         self.state_dir = state_dir
         self.profile_path = profile_path
         self.evidence = evidence
+        self.speaker = speaker
         self.report_interval_s = report_interval_s
         self.meter = RateMeter(report_interval_s)
         self.last_frame: Frame | None = None
@@ -93,6 +95,8 @@ class Node:
                         ("config", self._cmd_config)]
             if evidence is not None:
                 handlers.append(("evidence_hold", self._cmd_evidence_hold))
+            if speaker is not None:
+                handlers.append(("speak", self._cmd_speak))
             for name, handler in handlers:
                 link.router.register(name, handler)
 
@@ -157,6 +161,11 @@ class Node:
         log.warning("%s %s: %s in %s (%s) [%s]%s", m["stage"].upper(), m["id"], m["kind"], m["zone"], objects,
                     m["rule"], " - loudspeaker warning" if event.speak else "")
         frame = self.last_frame
+        if event.stage == "warning" and event.speak and self.speaker is not None:
+            wall = frame.wall if frame is not None else time.time()  # quiet hours follow the camera's clock
+            skipped = self.speaker.warn(m["kind"], event.violation.rule.warning_clip, wall)
+            if skipped:
+                log.info("loudspeaker: warning for %s not played: %s", m["id"], skipped)
         if self.evidence is not None and frame is not None:
             try:
                 if event.stage == "alert":
@@ -211,6 +220,7 @@ class Node:
             "disk_free_bytes": free_disk_bytes(self.state_dir) if self.state_dir else None,
             "evidence_bytes": self.evidence.store.used_bytes() if self.evidence is not None else 0,
             "open_violations": len(self.pipeline.rules.open),
+            "speaker": self.speaker.state if self.speaker is not None else "none",
         }
         if self.detect is not None:
             body["inference_ms"] = round(self.detect.stats.inference_ms, 1)
@@ -248,6 +258,19 @@ class Node:
         for event in self.pipeline.rules.arm_zone(name, armed, self.last_frame.wall if self.last_frame else time.time()):
             self._handle(event)
         reply(True, None, {"zone": name, "armed": armed})
+
+    def _cmd_speak(self, command: Command, reply) -> None:
+        """Queued ahead of automatic warnings; the result comes when it has played (or failed)."""
+        args = command.args
+        unknown = set(args) - {"clip", "text", "volume", "repeat"}
+        if unknown:
+            raise CommandRefused(f"speak takes clip or text, volume, repeat; not {', '.join(sorted(unknown))}")
+        try:
+            self.speaker.speak(clip=args.get("clip"), text=args.get("text"), volume=args.get("volume"),
+                               repeat=args.get("repeat"),
+                               done=lambda ok, error: reply(ok, error, {"played": ok}))
+        except SpeakError as exc:
+            raise CommandRefused(str(exc)) from None
 
     def _cmd_evidence_hold(self, command: Command, reply) -> None:
         bundle, hold = command.args.get("id"), command.args.get("hold", True)

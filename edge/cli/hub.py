@@ -1,4 +1,4 @@
-"""edge-hub: the hub side of the product: keys, alert listener, signed commands."""
+"""edge-hub: the hub side of the product: keys, alert listener, signed commands, loudspeakers."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..hub.command import add_command
+    from ..hub.command import add_command, add_speak
     from ..hub.connection import add_broker_options
     from ..hub.listen import add_listen
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_listen(sub, common)
     add_command(sub, common)
+    add_speak(sub, common)
     return parser
 
 

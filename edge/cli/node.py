@@ -69,6 +69,31 @@ def build_evidence(profile, state_dir: Path, stage, source, profile_path: Path, 
                             deliver=deliver, context=context, encoder=encoder)
 
 
+def build_speaker(profile, state_dir: Path):
+    """The loudspeaker the profile asks for, or None; a broken clip library stops the start-up."""
+    from ..config.rules import ScheduleConfig
+    from ..rules.schedule import Schedule
+    from ..speaker import AlsaSink, ClipLibrary, FileSink, NullSink, Speaker, Tts
+
+    cfg = profile.speaker
+    if not cfg.enabled:
+        return None
+    library = ClipLibrary(profile.resolve(cfg.library))
+    if cfg.sink == "alsa":
+        sink = AlsaSink(cfg.device)
+        if sink.state == "missing":
+            log.warning("speaker: aplay is not installed (apt install alsa-utils); warnings cannot be played")
+    elif cfg.sink == "file":
+        sink = FileSink(profile.resolve(cfg.out_dir) if cfg.out_dir else state_dir / "speaker",
+                        realtime=cfg.file_realtime)
+    else:
+        sink = NullSink()
+    quiet = Schedule.from_config(ScheduleConfig(hours=cfg.quiet_hours), profile.node.timezone) \
+        if cfg.quiet_hours else None
+    return Speaker(sink, library, Tts(state_dir / "tts-cache", cfg.tts_voice, library.speed), volume=cfg.volume,
+                   repeat=cfg.repeat, quiet_hours=quiet, max_per_minute=cfg.max_per_minute, queue_size=cfg.queue)
+
+
 def _close_evidence(recorder) -> None:
     if recorder is not None:
         recorder.shutdown()
@@ -87,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..node import Node
     from ..pipeline import build_detection
     from ..rules import JsonlSink
+    from ..speaker import SpeakError
 
     try:
         overrides = [parse_override(item) for item in args.set]
@@ -125,6 +151,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except EvidenceSetupError as exc:
         sink.close()
         return _fail(str(exc))
+    try:
+        speaker = build_speaker(profile, state_dir)
+    except SpeakError as exc:
+        _close_evidence(evidence)
+        sink.close()
+        return _fail(str(exc))
     link = None
     if profile.link.enabled and not args.no_link:
         try:
@@ -153,13 +185,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     log.info("edge-node %s: node %s reading %s; state in %s", __version__, profile.node.id, source.name, state_dir)
     node = Node(profile, source, detect=stage, sink=sink, link=link, state_dir=state_dir,
-                profile_path=args.config.resolve(), evidence=evidence)
+                profile_path=args.config.resolve(), evidence=evidence, speaker=speaker)
     node_ref.append(node)
     try:
         summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
     finally:
         source.stop()
         _close_evidence(evidence)
+        if speaker is not None:
+            speaker.stop()
         if link is not None:
             link.stop()
         sink.close()

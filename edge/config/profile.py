@@ -19,6 +19,7 @@ from .evidence import EvidenceConfig
 from .link import LinkConfig
 from .node import NodeConfig
 from .rules import RuleConfig
+from .speaker import SpeakerConfig
 from .track import TrackConfig
 from .zones import ZoneConfig
 
@@ -61,6 +62,7 @@ class Profile(Section):
     zones: tuple[ZoneConfig, ...] = ()
     rules: tuple[RuleConfig, ...] = ()
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
     link: LinkConfig = Field(default_factory=LinkConfig)
     dock: DockConfig | None = None
 
@@ -202,11 +204,29 @@ def cross_check(profile: Profile, *, check_files: bool = True) -> list[Problem]:
                 ))
                 break
 
+    if check_files and profile.speaker.enabled and profile.speaker.sink != "none":
+        problems.extend(_speaker_problems(profile))
+
     if check_files:
         missing = _missing_files(profile)
         problems.extend(missing)
         if profile.detect.model is not None and not any(p.path == "detect.model" for p in missing):
             problems.extend(_model_problems(profile))
+    return problems
+
+
+def _speaker_problems(profile: Profile) -> list[Problem]:
+    """The clip library must load, and every rule's warning must be in it."""
+    from ..speaker import ClipLibrary, SpeakError
+
+    try:
+        library = ClipLibrary(profile.resolve(profile.speaker.library))
+    except SpeakError as exc:
+        return [Problem("speaker.library", str(exc))]
+    problems = []
+    for i, rule in enumerate(profile.rules):
+        if rule.warning_clip is not None and rule.warning_clip not in library.clips:
+            problems.append(Problem(f"rules[{i}].warning_clip", f"no clip {rule.warning_clip!r} in {library.folder}"))
     return problems
 
 

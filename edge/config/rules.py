@@ -62,6 +62,8 @@ class RuleConfig(Section):
     clear_after_s: PositiveFloat = 10.0
     # No second automatic warning from this rule in the same zone within this time.
     cooldown_s: NonNegativeFloat = 120.0
+    # The loudspeaker clip for the warning (an id in the clip library); default: the kind's clip.
+    warning_clip: str | None = None
     # When the rule is armed; none means always.
     schedule: ScheduleConfig | None = None
     enabled: bool = True

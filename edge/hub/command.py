@@ -72,6 +72,31 @@ def cmd_command(args: argparse.Namespace) -> int:
     return 0 if result.get("ok") else 1
 
 
+def cmd_speak(args: argparse.Namespace) -> int:
+    cmd_args: dict = {"clip": args.clip} if args.clip else {"text": args.text}
+    if args.volume is not None:
+        cmd_args["volume"] = args.volume
+    if args.repeat is not None:
+        cmd_args["repeat"] = args.repeat
+    args.arg, args.args_json, args.name = [], json.dumps(cmd_args), "speak"
+    return cmd_command(args)
+
+
+def add_speak(sub: argparse._SubParsersAction, common) -> None:
+    p = sub.add_parser("speak", parents=[common], help="play a clip or a text on a node's loudspeaker; "
+                       "the result comes when it has played")
+    p.add_argument("node")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--clip", help="a clip id from the node's library (e.g. no_fishing)")
+    what.add_argument("--text", help="Mandarin text, spoken by the node's offline TTS")
+    p.add_argument("--volume", type=float, help="0 to 1")
+    p.add_argument("--repeat", type=int, help="1 to 5")
+    p.add_argument("--key", default="hub.key", help="the hub's private signing key (default hub.key)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait until it has played")
+    p.add_argument("--lifetime", type=float, default=60.0, help="seconds the command stays valid")
+    p.set_defaults(func=cmd_speak)
+
+
 def add_command(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser("command", parents=[common], help="sign and send a command to a node, print its result")
     p.add_argument("node")

@@ -95,6 +95,7 @@ class Node:
                         ("config", self._cmd_config)]
             if evidence is not None:
                 handlers.append(("evidence_hold", self._cmd_evidence_hold))
+                handlers.append(("evidence_ack", self._cmd_evidence_ack))
             if speaker is not None:
                 handlers.append(("speak", self._cmd_speak))
             for name, handler in handlers:
@@ -271,6 +272,30 @@ class Node:
                                done=lambda ok, error: reply(ok, error, {"played": ok}))
         except SpeakError as exc:
             raise CommandRefused(str(exc)) from None
+
+    def _cmd_evidence_ack(self, command: Command, reply) -> None:
+        """The hub's verdict on a whole uploaded bundle: verified (retention may now delete it) or not."""
+        args = command.args
+        bundle, digest, verified = args.get("bundle"), args.get("manifest_sha256"), args.get("verified")
+        if not isinstance(bundle, str) or not isinstance(verified, bool):
+            raise CommandRefused("evidence_ack needs args {\"bundle\", \"manifest_sha256\", \"verified\"}")
+        row = self.evidence.store.get(bundle)
+        if row is None:
+            raise CommandRefused(f"no evidence bundle {bundle!r} on this node")
+        if self.link.upload_store is not None:
+            self.link.upload_store.bundle_verdict(bundle, verified and digest == row.manifest_sha256,
+                                                  args.get("reason"))
+        if verified and digest == row.manifest_sha256:
+            self.evidence.store.mark_acked(bundle)
+            log.info("evidence: the hub verified bundle %s; retention may now remove it", bundle)
+            reply(True, None, {"bundle": bundle, "acked": True})
+        elif verified:
+            log.error("evidence: the hub verified bundle %s with manifest %s, not ours (%s); keeping it", bundle,
+                      str(digest)[:12], row.manifest_sha256[:12])
+            reply(False, "manifest hash differs from this node's", None)
+        else:
+            log.error("evidence: the hub REJECTED bundle %s: %s; it stays here", bundle, args.get("reason"))
+            reply(True, None, {"bundle": bundle, "acked": False})
 
     def _cmd_evidence_hold(self, command: Command, reply) -> None:
         bundle, hold = command.args.get("id"), command.args.get("hold", True)

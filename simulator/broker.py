@@ -40,7 +40,7 @@ class Broker:
         lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.folder}/",
                  "autosave_interval 1", "autosave_on_changes false", f"log_dest file {self.folder}/mosquitto.log",
                  "log_type error", "log_type warning", "log_type notice", "max_queued_messages 0",
-                 "max_inflight_messages 0"]
+                 "max_inflight_messages 0", "set_tcp_nodelay true"]
         if os.geteuid() == 0:
             lines.append("user root")  # as root mosquitto would switch to its own user and lose our folder
         if tls is not None:

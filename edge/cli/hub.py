@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..hub.command import add_command, add_speak
     from ..hub.connection import add_broker_options
     from ..hub.listen import add_listen
+    from ..hub.receive import add_receive
 
     parser = argparse.ArgumentParser(prog="edge-hub", description="Hub side of the edge product.")
     parser.add_argument("--version", action="version", version=f"edge-hub {__version__}")
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_listen(sub, common)
     add_command(sub, common)
     add_speak(sub, common)
+    add_receive(sub, common)
     return parser
 
 

@@ -78,7 +78,7 @@ def build_speaker(profile, state_dir: Path):
     cfg = profile.speaker
     if not cfg.enabled:
         return None
-    library = ClipLibrary(profile.resolve(cfg.library))
+    library = ClipLibrary(profile.speaker_library())
     if cfg.sink == "alsa":
         sink = AlsaSink(cfg.device)
         if sink.state == "missing":
@@ -166,6 +166,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             _close_evidence(evidence)
             sink.close()
             return _fail(str(exc))
+    if link is not None and evidence is not None and link.upload_store is not None:
+        evidence.on_sealed = lambda bundle, sha: link.queue_bundle(evidence.store.folder(bundle), sha)
+        for row in evidence.store.rows():  # what earlier runs sealed and the hub has not verified yet
+            if row.state == "sealed" and not row.acked and row.manifest_sha256:
+                link.queue_bundle(evidence.store.folder(row.id), row.manifest_sha256)
     try:
         source.start()
     except SourceError as exc:

@@ -21,6 +21,7 @@ from .node import NodeConfig
 from .rules import RuleConfig
 from .speaker import SpeakerConfig
 from .track import TrackConfig
+from .upload import UploadConfig
 from .zones import ZoneConfig
 
 # The classes each rule kind looks at unless the rule lists its own.
@@ -64,6 +65,7 @@ class Profile(Section):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
     link: LinkConfig = Field(default_factory=LinkConfig)
+    upload: UploadConfig = Field(default_factory=UploadConfig)
     dock: DockConfig | None = None
 
     _base_dir: Path = PrivateAttr(default=Path("."))
@@ -82,6 +84,11 @@ class Profile(Section):
         if self.capture is None:
             return None
         return resolve_source_uri(self.capture.source, self._base_dir)
+
+    def speaker_library(self) -> Path:
+        from .speaker import SHIPPED_LIBRARY
+
+        return self.resolve(self.speaker.library) if self.speaker.library is not None else SHIPPED_LIBRARY
 
     def rule_classes(self, rule: RuleConfig) -> tuple[str, ...]:
         return rule.classes or KIND_CLASSES[rule.kind]
@@ -220,7 +227,7 @@ def _speaker_problems(profile: Profile) -> list[Problem]:
     from ..speaker import ClipLibrary, SpeakError
 
     try:
-        library = ClipLibrary(profile.resolve(profile.speaker.library))
+        library = ClipLibrary(profile.speaker_library())
     except SpeakError as exc:
         return [Problem("speaker.library", str(exc))]
     problems = []

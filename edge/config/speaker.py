@@ -10,6 +10,8 @@ from pydantic import Field, PositiveInt, field_validator
 from .base import Section
 from .rules import ScheduleConfig
 
+SHIPPED_LIBRARY = Path(__file__).resolve().parents[2] / "firmware_config" / "audio"
+
 
 class SpeakerConfig(Section):
     enabled: bool = True
@@ -18,7 +20,9 @@ class SpeakerConfig(Section):
     device: str = "default"  # ALSA device, e.g. "plughw:1,0" for a USB amplifier
     out_dir: Path | None = None  # file sink; default {state_dir}/speaker
     file_realtime: bool = True  # file sink: take as long as the sound lasts, as a loudspeaker would
-    library: Path = Path("audio")  # clip library folder with manifest.toml, relative to the profile
+    # Clip library folder with manifest.toml (relative to the profile); default: the shipped
+    # firmware_config/audio.
+    library: Path | None = None
     volume: float = Field(default=0.8, ge=0, le=1)
     repeat: int = Field(default=2, ge=1, le=5)
     # Automatic warnings are silent in these daily windows; the hub's commands still play.

@@ -49,6 +49,9 @@ def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = Fals
     state: dict = {}
 
     def on_connect(c, userdata, flags, reason_code, properties):
+        from ..link.mqtt import nodelay
+
+        nodelay(c)
         state["rc"] = reason_code
         if not reason_code.is_failure and subscriptions:
             c.subscribe([(t, 1) for t in subscriptions])

@@ -17,6 +17,7 @@ from .commands import Command, CommandRefused, CommandRouter, CommandVerifier, N
 from .mqtt import LinkSettings, MqttLink, iso_now
 from .outbox import Outbox
 from .topics import Topics
+from .upload import Uploader, UploadStore
 
 log = logging.getLogger("edge.link")
 
@@ -65,27 +66,54 @@ class NodeLink:
         self.router = CommandRouter()
         self._pending: queue.Queue[Command] = queue.Queue(maxsize=command_queue)
         tls = cfg.tls
+        client_id = cfg.client_id or f"edge-{profile.node.id}"
+        self.upload_store: UploadStore | None = None
+        subscriptions = [self.topics.commands]
+        if profile.upload.enabled:
+            subscriptions.append(f"$file-response/{client_id}")
         settings = LinkSettings(
-            host=cfg.host, port=cfg.port, client_id=cfg.client_id or f"edge-{profile.node.id}",
+            host=cfg.host, port=cfg.port, client_id=client_id,
             username=cfg.username, password=read_password(profile),
             ca_file=str(profile.resolve(tls.ca_file)) if tls else None,
             cert_file=str(profile.resolve(tls.cert_file)) if tls and tls.cert_file else None,
             key_file=str(profile.resolve(tls.key_file)) if tls and tls.key_file else None,
             protocol=cfg.protocol, keepalive_s=cfg.keepalive_s, inflight=cfg.inflight,
             reconnect_initial_s=cfg.reconnect.initial_s, reconnect_max_s=cfg.reconnect.max_s,
-            subscriptions=[self.topics.commands],
+            subscriptions=subscriptions,
         )
         self.mqtt = MqttLink(settings, self.topics, self.outbox, version=version, on_message=self._on_message,
                              status_extra=status_extra)
+        self.uploader: Uploader | None = None
+        if profile.upload.enabled:
+            up = profile.upload
+            self.upload_store = UploadStore(state_dir / "upload.db")
+            self.uploader = Uploader(self.mqtt, self.upload_store, node=profile.node.id, segment_bytes=up.segment_bytes,
+                                     window=up.window, rate_bytes_s=up.max_bytes_per_s,
+                                     response_timeout_s=up.response_timeout_s)
 
     def start(self) -> NodeLink:
         self.mqtt.start()
+        if self.uploader is not None:
+            self.uploader.start()
         return self
 
     def stop(self) -> None:
+        if self.uploader is not None:
+            self.uploader.stop()
         self.mqtt.stop()
         self.outbox.close()
         self.verifier.nonces.close()
+        if self.upload_store is not None:
+            self.upload_store.close()
+
+    def queue_bundle(self, folder: Path, manifest_sha256: str, kind: str = "evidence") -> None:
+        """A sealed bundle to send to the hub (idempotent; survives restarts in upload.db)."""
+        if self.upload_store is None:
+            return
+        sequence = json.loads((folder / "manifest.json").read_text()).get("sequence", 0)
+        if self.upload_store.add_bundle(folder.name, folder, manifest_sha256, sequence, kind):
+            log.info("upload: bundle %s queued", folder.name)
+        self.uploader.wake()
 
     # --- out ----------------------------------------------------------------------------------
     def publish_alert(self, message: dict) -> None:
@@ -115,6 +143,10 @@ class NodeLink:
     # --- in -----------------------------------------------------------------------------------
     def _on_message(self, topic: str, payload: bytes) -> None:
         """Network thread: verify at once, refuse at once, queue the rest for the node's thread."""
+        if topic.startswith("$file-response/"):
+            if self.uploader is not None:
+                self.uploader.on_response(payload)
+            return
         name = self.topics.command_name(topic)
         if name is None:
             return

@@ -13,9 +13,11 @@ and a pump thread that drains the outbox (two threads, so publishing and reading
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -52,6 +54,13 @@ class LinkSettings:
     reconnect_initial_s: float = 1.0
     reconnect_max_s: float = 60.0
     subscriptions: list[str] = field(default_factory=list)
+
+
+def nodelay(client: mqtt.Client) -> None:
+    """Send small messages at once: no waiting on Nagle's algorithm and delayed ACKs."""
+    sock = client.socket()
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def iso_now() -> str:
@@ -253,6 +262,7 @@ class MqttLink:
             self.last_error = f"broker refused the connection: {reason_code}"
             log.error("link: %s", self.last_error)
             return
+        nodelay(client)
         self.connects += 1
         self._connected_at = time.monotonic()
         self._session_up = True

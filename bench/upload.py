@@ -1,0 +1,188 @@
+"""Evidence upload benchmark against a local mosquitto: prints one JSON object.
+
+- goodput_ratio: the uploader's goodput (file bytes per second, from queueing the file to the
+  receiver's confirmation of the assembled, checksum-verified file) / a plain paho QoS 1 publish of
+  the same bytes in the same segment sizes to a plain subscriber, timed until it has them all
+  (target >= 0.8);
+- resent_bytes_after_disconnect: bytes the receiver got more than once when the node's connection
+  is cut (socket shut down, no goodbye) at 50% of an upload (target <= one segment).
+
+Usage: python bench/upload.py [--mbytes 32] [--segment 262144]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+
+from edge.crypto import generate_keypair  # noqa: E402
+from edge.evidence import EvidenceStore  # noqa: E402
+from edge.evidence.manifest import file_entry  # noqa: E402
+from edge.hub.receive import Receiver  # noqa: E402
+from edge.link.mqtt import LinkSettings, MqttLink, nodelay  # noqa: E402
+from edge.link.outbox import Outbox  # noqa: E402
+from edge.link.topics import Topics  # noqa: E402
+from edge.link.upload import Uploader, UploadStore  # noqa: E402
+from simulator.broker import Broker  # noqa: E402
+
+
+class HubThread:
+    """The receiver with its own MQTT client, in this process so its counters can be read."""
+
+    def __init__(self, broker: Broker, root: Path):
+        self.inbox: queue.Queue = queue.Queue()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-receiver", protocol=mqtt.MQTTv5)
+        self.client.on_message = lambda c, u, m: self.inbox.put((m.topic, m.payload))
+        self.client.on_connect = lambda c, u, f, rc, p: (nodelay(c), c.subscribe([("$file-async/#", 1)]))
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+        self.receiver = Receiver(root, root / "node-keys", None,
+                                 lambda topic, payload: self.client.publish(topic, payload, qos=1))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        time.sleep(0.5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                topic, payload = self.inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.receiver.handle(topic, payload)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.client.loop_stop()
+
+
+def make_bundle(folder: Path, size: int) -> tuple[Path, str]:
+    key = generate_keypair(folder / "k", folder / "k.pub")
+    store = EvidenceStore(folder / "state")
+    bundle = store.open("bench", {"node": "bench"})
+    with open(bundle / "clip.mp4", "wb") as f:
+        f.write(os.urandom(size))
+    digest = store.seal("bench", {"node": "bench"}, [file_entry(bundle, "clip.mp4", "clip")], key)
+    store.close()
+    return bundle, digest
+
+
+def upload_once(broker: Broker, folder: Path, bundle: Path, digest: str, segment: int, cut_at: float | None):
+    outbox = Outbox(folder / "outbox.db")
+    settings = LinkSettings("127.0.0.1", broker.port, f"edge-bench-{time.monotonic_ns()}", inflight=64,
+                            reconnect_initial_s=0.1, reconnect_max_s=0.5,
+                            subscriptions=[])
+    link = MqttLink(settings, Topics("edge", "bench"), outbox, version="bench")
+    settings.subscriptions.append(f"$file-response/{settings.client_id}")
+    store = UploadStore(folder / f"upload-{time.monotonic_ns()}.db")
+    uploader = Uploader(link, store, node="bench", segment_bytes=segment, window=64)
+    link.on_message = lambda topic, payload: uploader.on_response(payload)
+    link.start()
+    link.connected.wait(10)
+    uploader.start()
+    size = (bundle / "clip.mp4").stat().st_size
+    started = time.perf_counter()
+    store.add_bundle("bench", bundle, digest, 1)
+    uploader.wake()
+    cut = False
+    while uploader.files_done < 3:  # manifest.json, manifest.sig, clip.mp4
+        if cut_at is not None and not cut and uploader.bytes_sent >= cut_at * size:
+            link.client.socket().shutdown(socket.SHUT_RDWR)  # the link drops, no goodbye
+            cut = True
+        time.sleep(0.002)
+    elapsed = time.perf_counter() - started
+    uploader.stop()
+    link.stop()
+    outbox.close()
+    store.close()
+    return size / elapsed
+
+
+def raw_publish(broker: Broker, data: bytes, segment: int) -> float:
+    """Plain paho: the same bytes in the same segments, QoS 1, to a plain subscriber (as the hub
+    is one), timed until the subscriber has them all."""
+    done = threading.Event()
+    got = [0]
+
+    def on_message(client, userdata, message):
+        got[0] += len(message.payload)
+        if got[0] >= len(data):
+            done.set()
+
+    sink = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-raw-sink", protocol=mqtt.MQTTv5)
+    sink.on_message = on_message
+    sink.on_connect = lambda c, u, f, rc, p: nodelay(c)
+    sink.connect("127.0.0.1", broker.port)
+    sink.subscribe("bench/raw/#", qos=1)
+    sink.loop_start()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-raw", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(16)
+    client.on_connect = lambda c, u, f, rc, p: nodelay(c)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    while not (client.is_connected() and sink.is_connected()):
+        time.sleep(0.01)
+    time.sleep(0.3)
+    started = time.perf_counter()
+    for offset in range(0, len(data), segment):
+        client.publish(f"bench/raw/{offset}", data[offset:offset + segment], qos=1)
+    done.wait(300)
+    elapsed = time.perf_counter() - started
+    for c in (client, sink):
+        c.loop_stop()
+        c.disconnect()
+    return len(data) / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mbytes", type=float, default=32)
+    parser.add_argument("--segment", type=int, default=256 * 1024)
+    args = parser.parse_args(argv)
+    folder = Path(tempfile.mkdtemp(prefix="edge-bench-upload-"))
+    size = int(args.mbytes * 1024 * 1024)
+    broker = Broker(folder / "broker").start()
+    try:
+        bundle, digest = make_bundle(folder, size)
+        print(f"raw QoS 1 publish of {args.mbytes:g} MB...", file=sys.stderr)
+        raw = raw_publish(broker, (bundle / "clip.mp4").read_bytes(), args.segment)
+        hub = HubThread(broker, folder / "hub")
+        print("upload...", file=sys.stderr)
+        goodput = upload_once(broker, folder, bundle, digest, args.segment, None)
+        hub.close()
+        hub = HubThread(broker, folder / "hub2")
+        print("upload with the link cut at 50%...", file=sys.stderr)
+        upload_once(broker, folder, bundle, digest, args.segment, 0.5)
+        received = hub.receiver.segment_bytes_received
+        hub.close()
+        manifest_bytes = sum((bundle / n).stat().st_size for n in ("manifest.json", "manifest.sig"))
+        resent = received - size - manifest_bytes
+    finally:
+        broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps({
+        "bytes": size, "segment_bytes": args.segment,
+        "raw_publish_mb_s": round(raw / 1e6, 2), "upload_goodput_mb_s": round(goodput / 1e6, 2),
+        "goodput_ratio": round(goodput / raw, 3), "goodput_ratio_target": 0.8,
+        "resent_bytes_after_disconnect": resent, "resent_target_bytes": args.segment,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,234 @@
+"""Evidence upload: node -> mosquitto -> edge-hub receive, with restarts, damage and tampering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.config import load_profile
+from edge.crypto import generate_keypair
+from edge.evidence import EvidenceStore
+from edge.evidence.manifest import file_entry
+from edge.link import NodeLink
+
+from .broker import Broker
+from .conftest import BIN, REPO
+
+PROFILE = """
+[node]
+id = "up-node"
+kind = "camera"
+
+[capture]
+source = "usb:0"
+
+[link]
+host = "127.0.0.1"
+port = {port}
+keepalive_s = 5
+reconnect = {{ initial_s = 0.1, max_s = 0.5 }}
+
+[upload]
+segment_bytes = 65536
+response_timeout_s = 5
+{upload}
+"""
+
+
+class Rig:
+    """A broker, `edge-hub receive`, and an in-process node link that uploads sealed bundles."""
+
+    def __init__(self, tmp: Path, upload: str = ""):
+        self.tmp = tmp
+        self.broker = Broker(tmp / "broker").start()
+        self.state = tmp / "state"
+        self.hub_dir = tmp / "hub"
+        generate_keypair(tmp / "hub.key", self.state / "keys" / "hub.pub")
+        self.node_key = generate_keypair(self.state / "keys" / "node.key", self.state / "keys" / "node.pub")
+        (self.hub_dir / "node-keys").mkdir(parents=True)
+        shutil.copy(self.state / "keys" / "node.pub", self.hub_dir / "node-keys" / "up-node.pub")
+        self.store = EvidenceStore(self.state)
+        (tmp / "node.toml").write_text(PROFILE.format(port=self.broker.port, upload=upload))
+        self.profile = load_profile(tmp / "node.toml")
+        self.acks: list[dict] = []
+        self.receiver: subprocess.Popen | None = None
+        self.link: NodeLink | None = None
+
+    def start_receiver(self) -> None:
+        self.receiver = subprocess.Popen(
+            [str(BIN / "edge-hub"), "receive", "--broker", self.broker.address, "--dir", str(self.hub_dir),
+             "--key", str(self.tmp / "hub.key")], cwd=REPO, stdout=subprocess.DEVNULL,
+            stderr=open(self.tmp / "receive.log", "a"))
+        time.sleep(1.0)
+
+    def stop_receiver(self) -> None:
+        if self.receiver is not None:
+            self.receiver.terminate()
+            self.receiver.wait(10)
+
+    def start_node(self) -> NodeLink:
+        self.link = NodeLink(self.profile, self.state, "test")
+
+        def on_ack(command, reply):
+            self.acks.append(command.args)
+            if command.args.get("verified"):
+                self.store.mark_acked(command.args["bundle"])
+            reply(True, None, None)
+        self.link.router.register("evidence_ack", on_ack)
+        self.link.start()
+        self._stop = threading.Event()
+        self._runner = threading.Thread(target=self._run, daemon=True)
+        self._runner.start()
+        return self.link
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.link.run_commands()
+            time.sleep(0.01)
+
+    def stop_node(self) -> None:
+        self._stop.set()
+        self._runner.join(5)
+        self.link.stop()
+
+    def bundle(self, name: str, sizes: dict[str, int]) -> Path:
+        folder = self.store.open(name, {"node": "up-node", "rule": "r"})
+        files = []
+        for file, size in sizes.items():
+            (folder / file).write_bytes(os.urandom(size))
+            files.append(file_entry(folder, file, "clip" if file.endswith(".mp4") else "snapshot"))
+        digest = self.store.seal(name, {"node": "up-node"}, files, self.node_key)
+        self.link.queue_bundle(folder, digest)
+        return folder
+
+    def verified(self) -> set[str]:
+        return {a["bundle"] for a in self.acks if a.get("verified")}
+
+    def close(self) -> None:
+        if self.link is not None and not self._stop.is_set():
+            self.stop_node()
+        self.stop_receiver()
+        self.broker.stop()
+        self.store.close()
+
+
+@pytest.fixture
+def rig(tmp_path):
+    rig = Rig(tmp_path)
+    yield rig
+    rig.close()
+
+
+def wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def same_files(node_folder: Path, hub_folder: Path) -> bool:
+    return sorted(p.name for p in node_folder.iterdir()) == sorted(p.name for p in hub_folder.iterdir()) and all(
+        hashlib.sha256((node_folder / p.name).read_bytes()).digest() == hashlib.sha256(p.read_bytes()).digest()
+        for p in hub_folder.iterdir())
+
+
+def test_bundles_reach_the_hub_verified_and_the_node_learns_it(rig):
+    rig.start_receiver()
+    rig.start_node()
+    folders = [rig.bundle(f"b{i}", {"snapshot_best.jpg": 50_000, "clip.mp4": 300_000}) for i in range(3)]
+    assert wait(lambda: rig.verified() == {"b0", "b1", "b2"}, 60), rig.acks
+    for folder in folders:
+        assert same_files(folder, rig.hub_dir / "bundles" / "up-node" / folder.name)
+    assert all(r.acked for r in rig.store.rows())
+    assert rig.link.upload_store.counts()["files_pending"] == 0
+
+
+def test_a_broker_restart_mid_transfer_loses_nothing(tmp_path):
+    rig = Rig(tmp_path, upload="max_bytes_per_s = 400000")  # slow enough to be cut in the middle
+    try:
+        rig.start_receiver()
+        rig.start_node()
+        folder = rig.bundle("big", {"snapshot_best.jpg": 100_000, "clip.mp4": 2_000_000})
+        assert wait(lambda: rig.link.uploader.bytes_sent > 700_000, 30)
+        rig.broker.restart()
+        assert wait(lambda: rig.verified() == {"big"}, 90), rig.acks
+        assert same_files(folder, rig.hub_dir / "bundles" / "up-node" / "big")
+    finally:
+        rig.close()
+
+
+def test_a_segment_damaged_on_the_way_is_noticed_and_sent_again(rig):
+    rig.start_receiver()
+    link = rig.start_node()
+    original = link.uploader._publish
+    damaged = []
+
+    def flaky(topic: str, payload: bytes) -> bool:
+        if "/fin/" not in topic and topic.count("/") == 3 and payload and not damaged:
+            damaged.append(topic)
+            payload = bytes([payload[0] ^ 0xFF]) + payload[1:]  # one bit flipped in transit
+        return original(topic, payload)
+    link.uploader._publish = flaky
+    folder = rig.bundle("d1", {"clip.mp4": 200_000})
+    assert wait(lambda: rig.verified() == {"d1"}, 60), rig.acks
+    assert damaged and same_files(folder, rig.hub_dir / "bundles" / "up-node" / "d1")
+    assert "damaged on the way" in (rig.tmp / "receive.log").read_text()
+
+
+def test_a_tampered_bundle_is_rejected_by_the_hub_and_kept_by_the_node(rig):
+    rig.start_receiver()
+    link = rig.start_node()
+    folder = rig.store.open("t1", {"node": "up-node"})
+    (folder / "clip.mp4").write_bytes(os.urandom(100_000))
+    digest = rig.store.seal("t1", {"node": "up-node"}, [file_entry(folder, "clip.mp4", "clip")], rig.node_key)
+    clip = bytearray((folder / "clip.mp4").read_bytes())
+    clip[5000] ^= 0x01  # altered on the node's disk after it was sealed
+    (folder / "clip.mp4").write_bytes(bytes(clip))
+    link.queue_bundle(folder, digest)
+    assert wait(lambda: any(a["bundle"] == "t1" for a in rig.acks), 60)
+    (ack,) = [a for a in rig.acks if a["bundle"] == "t1"]
+    assert ack["verified"] is False and "clip.mp4" in ack["reason"]
+    assert not rig.store.get("t1").acked and folder.exists()
+    assert list((rig.hub_dir / "rejected" / "up-node").iterdir())
+    assert not (rig.hub_dir / "bundles" / "up-node" / "t1").exists()
+
+
+def test_uploads_resume_after_the_node_restarts(rig):
+    rig.start_node()  # no receiver yet: nothing is confirmed
+    rig.bundle("r1", {"clip.mp4": 150_000})
+    time.sleep(2)
+    rig.stop_node()
+    rig.start_receiver()
+    rig.start_node()
+    for row in rig.store.rows():
+        rig.link.queue_bundle(rig.store.folder(row.id), row.manifest_sha256)
+    assert wait(lambda: rig.verified() == {"r1"}, 60), rig.acks
+
+
+def test_manifest_and_snapshots_go_before_clips(rig):
+    from edge.link.upload import UploadStore
+
+    store = UploadStore(rig.tmp / "order.db")
+    a = rig.store.open("o1", {"node": "up-node"})
+    for name, size in (("clip.mp4", 10), ("snapshot_best.jpg", 10)):
+        (a / name).write_bytes(b"x" * size)
+    digest = rig.store.seal("o1", {"node": "up-node"}, [file_entry(a, "clip.mp4", "clip"),
+                                                        file_entry(a, "snapshot_best.jpg", "snapshot")], rig.node_key)
+    store.add_bundle("o1", a, digest, 1)
+    order = []
+    while (job := store.next_file()) is not None:
+        order.append(job.name)
+        store.file_stored(job.file_id)
+    assert order[:2] == ["manifest.json", "manifest.sig"] and order[2:] == ["snapshot_best.jpg", "clip.mp4"]
+    store.close()
+    json.dumps(order)

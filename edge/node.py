@@ -22,6 +22,7 @@ from .capture import Frame, FrameSource, SourceState
 from .config import ConfigError, Profile, load_profile
 from .detect import DetectionStage
 from .evidence import EvidenceRecorder
+from .evidence.verdict import hub_verdict
 from .link import Command, CommandRefused, NodeLink
 from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
 from .pipeline import Pipeline
@@ -274,28 +275,7 @@ class Node:
             raise CommandRefused(str(exc)) from None
 
     def _cmd_evidence_ack(self, command: Command, reply) -> None:
-        """The hub's verdict on a whole uploaded bundle: verified (retention may now delete it) or not."""
-        args = command.args
-        bundle, digest, verified = args.get("bundle"), args.get("manifest_sha256"), args.get("verified")
-        if not isinstance(bundle, str) or not isinstance(verified, bool):
-            raise CommandRefused("evidence_ack needs args {\"bundle\", \"manifest_sha256\", \"verified\"}")
-        row = self.evidence.store.get(bundle)
-        if row is None:
-            raise CommandRefused(f"no evidence bundle {bundle!r} on this node")
-        if self.link.upload_store is not None:
-            self.link.upload_store.bundle_verdict(bundle, verified and digest == row.manifest_sha256,
-                                                  args.get("reason"))
-        if verified and digest == row.manifest_sha256:
-            self.evidence.store.mark_acked(bundle)
-            log.info("evidence: the hub verified bundle %s; retention may now remove it", bundle)
-            reply(True, None, {"bundle": bundle, "acked": True})
-        elif verified:
-            log.error("evidence: the hub verified bundle %s with manifest %s, not ours (%s); keeping it", bundle,
-                      str(digest)[:12], row.manifest_sha256[:12])
-            reply(False, "manifest hash differs from this node's", None)
-        else:
-            log.error("evidence: the hub REJECTED bundle %s: %s; it stays here", bundle, args.get("reason"))
-            reply(True, None, {"bundle": bundle, "acked": False})
+        hub_verdict(self.evidence.store, self.link.upload_store, command, reply)
 
     def _cmd_evidence_hold(self, command: Command, reply) -> None:
         bundle, hold = command.args.get("id"), command.args.get("hold", True)

@@ -91,6 +91,6 @@ def test_bad_profile_is_reported_like_check_config(tmp_path):
     assert f"{bad}: node.fsp: unknown key" in result.stderr
 
 
-def test_dock_profile_has_nothing_to_capture():
-    result = run_cli("edge-node", "run", "--config", str(PROFILES / "dock.toml"))
-    assert result.returncode == 2 and "no camera" in result.stderr
+def test_a_dock_needs_its_signing_key(tmp_path):
+    result = run_cli("edge-node", "run", "--config", str(PROFILES / "dock.toml"), "--state-dir", str(tmp_path))
+    assert result.returncode == 2 and "edge-node keys init" in result.stderr

@@ -104,6 +104,62 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame) -> None:
+        log.info("%s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stop
+
+
+def run_dock(profile, args: argparse.Namespace) -> int:
+    """A body-worn recorder dock: no camera; ingest, seal, upload, clean up after the hub."""
+    from ..crypto import KeyFileError, load_private_key
+    from ..evidence import EvidenceStore
+    from ..link import LinkError, NodeLink
+    from ..sync import Dock
+    from ..sync.runner import DockRunner
+
+    state_dir = resolve_state_dir(args)
+    key_path = state_dir / "keys" / "node.key"
+    try:
+        key = load_private_key(key_path)
+    except KeyFileError:
+        return _fail(f"no node signing key at {key_path}; make one with `edge-node keys init --state-dir {state_dir}`")
+    store = EvidenceStore(state_dir)
+    store.recover(key)
+    link = None
+    if profile.link.enabled and not args.no_link:
+        try:
+            link = NodeLink(profile, state_dir, __version__).start()
+        except LinkError as exc:
+            store.close()
+            return _fail(str(exc))
+    dock = Dock(profile.resolve(profile.dock.mount_dir), state_dir, store, key, node=profile.node.id,
+                tz=ZoneInfo(profile.node.timezone), delete_after_upload=profile.dock.delete_after_upload,
+                on_sealed=(lambda bundle, sha: link.queue_bundle(store.folder(bundle), sha, kind="dock"))
+                if link is not None else None)
+    if link is not None:
+        for row in store.rows():
+            if row.state == "sealed" and not row.acked and row.manifest_sha256:
+                link.queue_bundle(store.folder(row.id), row.manifest_sha256, kind="dock")
+    stop = _stop_on_signals()
+    log.info("edge-node %s: dock %s; state in %s", __version__, profile.node.id, state_dir)
+    try:
+        DockRunner(profile, dock, link, state_dir).run(stop, duration_s=args.duration)
+    finally:
+        if link is not None:
+            link.stop()
+        dock.close()
+        store.close()
+    log.info("dock stopped")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..capture import SourceError, SourceState, open_source
     from ..config.profile import parse_override
@@ -125,15 +181,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return EXIT_USAGE
     setup_logging(profile.node.id, args.log_level)
+    if profile.node.kind == "dock":
+        return run_dock(profile, args)
     uri = args.source or profile.source_uri()
     if uri is None:
-        return _fail(f"{args.config}: capture: this profile has no camera; nothing to run yet")
+        return _fail(f"{args.config}: capture: this profile has no camera")
     try:
         stage = build_detection(profile)
     except ModelError as exc:
         return _fail(str(exc))
-    env_state = os.environ.get("EDGE_STATE_DIR")
-    state_dir = (args.state_dir or (Path(env_state) if env_state else profile.node.state_dir)).resolve()
+    state_dir = resolve_state_dir(args, profile)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         sink = JsonlSink(state_dir / "lifecycle.jsonl")
@@ -180,14 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink.close()
         return _fail(str(exc))
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame) -> None:
-        log.info("%s received, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = _stop_on_signals()
     log.info("edge-node %s: node %s reading %s; state in %s", __version__, profile.node.id, source.name, state_dir)
     node = Node(profile, source, detect=stage, sink=sink, link=link, state_dir=state_dir,
                 profile_path=args.config.resolve(), evidence=evidence, speaker=speaker)
@@ -266,14 +316,16 @@ def cmd_model_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def resolve_state_dir(args: argparse.Namespace) -> Path:
+def resolve_state_dir(args: argparse.Namespace, profile=None) -> Path:
     """--state-dir, else $EDGE_STATE_DIR, else the profile's [node] state_dir, else the default."""
     if getattr(args, "state_dir", None):
         return args.state_dir.resolve()
     if os.environ.get("EDGE_STATE_DIR"):
         return Path(os.environ["EDGE_STATE_DIR"]).resolve()
-    if getattr(args, "config", None):
-        return load_profile(args.config).node.state_dir.resolve()
+    if profile is None and getattr(args, "config", None):
+        profile = load_profile(args.config)
+    if profile is not None:
+        return profile.node.state_dir.resolve()
     return Path("/var/lib/edge-node")
 
 

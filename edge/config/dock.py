@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import PositiveFloat
+
 from .base import Section
 
 
@@ -12,3 +14,4 @@ class DockConfig(Section):
     mount_dir: Path
     # Remove files from a recorder once the hub has verified them.
     delete_after_upload: bool = False
+    scan_interval_s: PositiveFloat = 5.0  # how often to look for docked recorders and new files

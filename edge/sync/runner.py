@@ -1,0 +1,66 @@
+"""`edge-node run` for a dock: scan for recorders, ingest, upload, answer the hub.  No camera."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from ..evidence.verdict import hub_verdict
+from ..link import Command, CommandRefused
+from ..link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
+from .dock import Dock
+
+log = logging.getLogger("edge.dock")
+
+
+class DockRunner:
+    def __init__(self, profile, dock: Dock, link, state_dir):
+        self.profile = profile
+        self.dock = dock
+        self.link = link
+        self.state_dir = state_dir
+        if link is not None:
+            link.router.register("ping", lambda command, reply: reply(True, None, {"uptime_s": uptime_s()}))
+            link.router.register("evidence_ack", self._ack)
+            link.router.register("evidence_hold", self._hold)
+
+    def _ack(self, command: Command, reply) -> None:
+        hub_verdict(self.dock.store, self.link.upload_store, command, reply)
+        self.dock.remove_verified()
+
+    def _hold(self, command: Command, reply) -> None:
+        bundle, hold = command.args.get("id"), command.args.get("hold", True)
+        if not isinstance(bundle, str) or not isinstance(hold, bool):
+            raise CommandRefused('evidence_hold needs args {"id": BUNDLE, "hold": true|false}')
+        if not self.dock.store.set_hold(bundle, hold):
+            raise CommandRefused(f"no evidence bundle {bundle!r} on this dock")
+        reply(True, None, {"id": bundle, "hold": hold})
+
+    def stats(self) -> dict:
+        return {"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "fps": 0.0, "frames": 0, "dropped": 0,
+                "source": "stopped", "uptime_s": uptime_s(), "cpu_temp_c": cpu_temperature_c(),
+                "disk_free_bytes": free_disk_bytes(self.state_dir), "evidence_bytes": self.dock.store.used_bytes(),
+                **self.dock.status()}
+
+    def run(self, stop: threading.Event, duration_s: float | None = None) -> None:
+        cfg = self.profile.dock
+        started = time.monotonic()
+        next_scan = last_stats = 0.0
+        log.info("dock: watching %s for recorders every %g s", cfg.mount_dir, cfg.scan_interval_s)
+        while not stop.is_set():
+            if duration_s is not None and time.monotonic() - started >= duration_s:
+                break
+            now = time.monotonic()
+            if now >= next_scan:
+                try:
+                    self.dock.scan()
+                except OSError as exc:  # the spool or the store failing: say so and try again later
+                    log.error("dock: %s", exc)
+                next_scan = time.monotonic() + cfg.scan_interval_s
+            if self.link is not None:
+                self.link.run_commands()
+                if now - last_stats >= self.profile.link.stats_interval_s:
+                    self.link.publish_stats(self.stats())
+                    last_stats = now
+            stop.wait(0.1)

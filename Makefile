@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+TEST_STAMP := $(VENV)/.installed-test
 SYSTEM_PACKAGES := mosquitto mosquitto-clients espeak-ng alsa-utils
 TEST_PACKAGES := ffmpeg rtsp-server-perl
 PYTEST_ARGS ?=
@@ -21,13 +22,19 @@ $(STAMP): pyproject.toml scripts/make-venv.sh
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# The tests also cover the training tool, so they add the `train` extra (PyTorch, CPU build; never
+# installed on a node).
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	@touch $@
+
 system-deps:
 	@scripts/system-deps.sh $(SYSTEM_PACKAGES)
 
 test-deps:
 	@scripts/system-deps.sh $(TEST_PACKAGES)
 
-test: setup test-deps
+test: setup test-deps $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: setup

@@ -72,11 +72,12 @@ class Node:
     def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None, *,
                  sink: JsonlSink | None = None, link: NodeLink | None = None, state_dir: Path | None = None,
                  profile_path: Path | None = None, evidence: EvidenceRecorder | None = None,
-                 speaker: Speaker | None = None, report_interval_s: float = 1.0):
+                 speaker: Speaker | None = None, poses=None, report_interval_s: float = 1.0):
         self.profile = profile
         self.source = source
         self.detect = detect
-        self.pipeline = Pipeline(profile, detect)
+        self.poses = poses  # PoseTrack of a drone's camera (telemetry), or None
+        self.pipeline = Pipeline(profile, detect, poses)
         self.sink = sink
         self.link = link
         self.state_dir = state_dir
@@ -130,7 +131,14 @@ class Node:
                 continue
             frames += 1
             self.last_frame = frame
+            missing = self.pipeline.pose_missing
             result = self.pipeline.process(frame)
+            if self.pipeline.pose_missing != missing:
+                if missing:
+                    log.info("camera pose back: geofences and locations resume")
+                else:
+                    log.warning("no camera pose within %.1f s of the frames: geofenced rules wait for telemetry",
+                                self.profile.telemetry.max_age_s)
             if result.detections is not None and result.detections.coverage != ():
                 self._seen = Counter(result.detections.names)  # what the detector saw when it last looked
             if self.evidence is not None:
@@ -328,5 +336,5 @@ class Node:
         for event in self.pipeline.close(wall, reason="reconfigured"):
             self._handle(event)
         self.profile = new
-        self.pipeline = Pipeline(new, self.detect)
+        self.pipeline = Pipeline(new, self.detect, self.poses if new.telemetry is not None else None)
         reply(True, None, {"applied": list(live), "restart_required": restart, "previous": backup.name})

@@ -13,7 +13,9 @@ from . import __version__
 from .capture import Frame
 from .config import Profile
 from .detect import Detections, DetectionStage, GateTrack
+from .geo import LocalFrame, Locator, frame_to_frame
 from .rules import LifecycleEvent, RuleEngine
+from .rules.kinds import holder_reach
 from .track import Track, Tracker, TrackerConfig
 
 log = logging.getLogger("edge.node")
@@ -50,11 +52,15 @@ def tracker_for(profile: Profile) -> Tracker:
 
 
 class Pipeline:
-    def __init__(self, profile: Profile, detect: DetectionStage | None):
+    def __init__(self, profile: Profile, detect: DetectionStage | None, poses=None):
         self.profile = profile
         self.detect = detect
         self.tracker = tracker_for(profile)
         self.rules = RuleEngine(profile, __version__)
+        self.poses = poses  # PoseTrack of a moving camera, or None
+        self.locator = None
+        self._last_camera = None
+        self.pose_missing = False  # the last frame had no camera pose close enough in time
         self._size = (1, 1)
 
     def process(self, frame: Frame) -> FrameResult:
@@ -62,10 +68,41 @@ class Pipeline:
             return FrameResult(None)
         gate_tracks = [GateTrack(t.id, t.box, t.stationary and t.visible) for t in self.tracker.tracks]
         detections = self.detect.process(frame, gate_tracks)
-        tracks = self.tracker.update(detections, frame.mono)
+        camera, warp = self._camera(frame)
+        tracks = self.tracker.update(detections, frame.mono, warp)
         self._size = frame.size
-        events = self.rules.update(tracks, frame.mono, frame.wall, frame.size)
+        ground = None if camera is None else self._ground(tracks, camera)
+        events = self.rules.update(tracks, frame.mono, frame.wall, frame.size, ground)
         return FrameResult(detections, tracks, events)
+
+    def _camera(self, frame: Frame):
+        """The camera's pose at this frame (a drone with telemetry), and the image warp since the last one."""
+        if self.poses is None:
+            return None, None
+        cfg = self.profile.telemetry
+        pose = self.poses.at(frame.wall - cfg.frame_delay_s, cfg.max_age_s)
+        self.pose_missing = pose is None
+        if pose is None:
+            self._last_camera = None
+            return None, None
+        if self.locator is None:
+            frame_of_reference = self.rules.frame or LocalFrame(pose.lat, pose.lon)
+            self.locator = Locator(frame_of_reference, cfg.hfov_deg, gps_sigma_m=cfg.gps_sigma_m,
+                                   altitude_sigma_m=cfg.altitude_sigma_m, attitude_sigma_deg=cfg.attitude_sigma_deg)
+        camera = self.locator.camera(pose, frame.size)
+        warp = None if self._last_camera is None else frame_to_frame(self._last_camera, camera)
+        self._last_camera = camera
+        return camera, warp
+
+    def _ground(self, tracks: list[Track], camera) -> dict:
+        """Where each track stands (bottom of its box) and where a holder of it could stand."""
+        ground = {}
+        for t in tracks:
+            x1, _, x2, y2 = t.box
+            rx1, _, rx2, ry2 = holder_reach(t.box)
+            ground[t.id] = (self.locator.locate(camera, (x1 + x2) / 2, y2),
+                            self.locator.locate(camera, (rx1 + rx2) / 2, ry2))
+        return ground
 
     def close(self, wall: float, reason: str = "shutdown") -> list[LifecycleEvent]:
         return self.rules.close(wall, reason)

@@ -1,4 +1,5 @@
-"""Synthetic camera scenes (reservoir, market street) with exact labels and scripted ground truth.
+"""Synthetic camera scenes (reservoir, market street, and drone flights over a reservoir) with exact
+labels and scripted ground truth.
 
 Used as a live frame source (`sim:SCENARIO.toml`), to render detector training data and to score the
 rule engine against the scenario's `[[truth]]` intervals.  See docs/scenarios.md.

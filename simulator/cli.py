@@ -8,6 +8,7 @@ write such a function (in this module or another one) and append it to SUBCOMMAN
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -49,7 +50,7 @@ def truth_document(sc: Scenario) -> dict:
              "actors": list(t.actors), "note": t.note}
             for t in sc.truth
         ],
-    }
+    } | ({"world": sc.world_document()} if getattr(sc, "aerial", False) else {})
 
 
 def yolo_lines(labels, size: tuple[int, int]) -> list[str]:
@@ -85,7 +86,8 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="render a scenario to MP4 + YOLO labels (+ JPEG images)",
                        description="Render a scenario: DIR/video.mp4, DIR/labels/NNNNNN.txt (YOLO), DIR/classes.txt, "
                                    "DIR/objects.jsonl (boxes with actor ids), DIR/truth.json; with --images also "
-                                   "DIR/images/NNNNNN.jpg.  NNNNNN is the frame index in the scenario.")
+                                   "DIR/images/NNNNNN.jpg; for a drone scenario also DIR/telemetry.jsonl.  NNNNNN is "
+                                   "the frame index in the scenario.")
     p.add_argument("scenario", help="scenario TOML file, or the name of a shipped scenario")
     p.add_argument("--out", required=True, type=Path, help="output directory (created)")
     p.add_argument("--images", action="store_true", help="also write JPEG frames (training layout)")
@@ -130,8 +132,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     counts: Counter[str] = Counter()
     t0 = last = time.perf_counter()
     render_s = 0.0
+    aerial = getattr(renderer, "aerial", False)
     try:
-        with open(out / "objects.jsonl", "w") as objs:
+        with open(out / "objects.jsonl", "w") as objs, \
+                (open(out / "telemetry.jsonl", "w") if aerial else contextlib.nullcontext()) as tele:
             for n, i in enumerate(frames, 1):
                 r0 = time.perf_counter()
                 fr = renderer.render(i)
@@ -143,6 +147,9 @@ def cmd_render(args: argparse.Namespace) -> int:
                     {"cls": lab.cls, "box": [round(v, 1) for v in lab.box], "actor": lab.actor}
                     for lab in fr.labels]}) + "\n")
                 counts.update(lab.cls for lab in fr.labels)
+                if tele is not None:  # the drone's (noisy) telemetry of this frame, and the true pose
+                    tele.write(json.dumps({"frame": i, **renderer.telemetry(i),
+                                           "true": renderer.true_telemetry(i)}) + "\n")
                 if args.images:
                     cv2.imwrite(str(out / "images" / f"{stem}.jpg"), fr.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
                 if writer:
@@ -165,7 +172,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         "video": str(out / "video.mp4") if writer else None, "images": bool(args.images),
         "objects": {c: counts[c] for c in CLASSES}, "ms_per_frame": round(1000 * render_s / len(frames), 2),
         "seconds": round(time.perf_counter() - t0, 2),
-    }
+    } | ({"telemetry": str(out / "telemetry.jsonl")} if aerial else {})
     print(json.dumps(summary))
     return 0
 
@@ -204,7 +211,14 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     add_score(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_render, _add_check, _add_score, _add_demo]
+def _add_mavlink(sub: argparse._SubParsersAction) -> None:
+    from simulator.aerial.mavlink import add_mavlink
+
+    add_mavlink(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_render, _add_check, _add_score, _add_demo,
+                                                                  _add_mavlink]
 
 
 def build_parser() -> argparse.ArgumentParser:

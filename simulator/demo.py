@@ -160,11 +160,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         state = out / "nodes" / Path(profile).stem
         (state / "keys").mkdir(parents=True)
         shutil.copy(out / "hub" / "hub.pub", state / "keys" / "hub.pub")  # provisioning: the hub's public key
+        subprocess.run([str(BIN / "edge-node"), "keys", "init", "--state-dir", str(state)], check=True,
+                       capture_output=True)  # the node's own key, which signs its evidence
         run = NodeRun(profile, scenario, state)
         source = f"sim:{SCENARIOS / scenario}" + ("" if args.realtime else "?realtime=0")
         cmd = [str(BIN / "edge-node"), "run", "--config", str(PROFILES / profile), "--source", source,
                "--state-dir", str(state), "--set", "link.host=127.0.0.1", "--set", f"link.port={broker.port}",
-               "--set", "link.stats_interval_s=5"]
+               "--set", "link.stats_interval_s=5", "--set", 'speaker.sink="file"',
+               "--set", f'speaker.out_dir="{state / "speaker"}"']
         if args.duration:
             cmd += ["--duration", str(args.duration)]
         run.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO,

@@ -43,7 +43,18 @@ def _background(site: str, w: int, h: int, lighting: str, seed: int, margin: int
 
 
 class Renderer:
-    """Renders frames of one scenario.  `render(i)` depends only on the scenario and i."""
+    """Renders frames of one scenario.  `render(i)` depends only on the scenario and i.
+
+    A drone scenario gets a simulator.aerial.render.AerialRenderer instead: the same frame API, plus
+    true_pose(i) and telemetry(i).
+    """
+
+    def __new__(cls, scenario: Scenario, seed: int | None = None):
+        if cls is Renderer and getattr(scenario, "aerial", False):
+            from simulator.aerial.render import AerialRenderer
+
+            return AerialRenderer(scenario, seed)
+        return super().__new__(cls)
 
     def __init__(self, scenario: Scenario, seed: int | None = None):
         self.scenario = scenario

@@ -270,14 +270,18 @@ _KIND_MODELS = {"person": PersonActor, "boat": BoatActor, "stall": StallActor, "
                 "vehicle": VehicleActor}
 
 
-def _keys_at(loc: tuple) -> list[str]:
-    """The keys allowed in the table that holds loc[-1] (for 'did you mean' hints)."""
-    model: Any = Scenario
+def _keys_at(loc: tuple, root: Any = None, kinds: dict | None = None) -> list[str]:
+    """The keys allowed in the table that holds loc[-1] (for 'did you mean' hints).
+
+    root and kinds default to the ground scenario; the aerial format passes its own models.
+    """
+    model: Any = root or Scenario
+    kinds = kinds or _KIND_MODELS
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
         if model == "actor":
-            model = _KIND_MODELS.get(part)
+            model = kinds.get(part)
             continue
         if model is None:
             return []
@@ -286,7 +290,7 @@ def _keys_at(loc: tuple) -> list[str]:
             return []
         ann = field.annotation
         while get_args(ann) and get_origin(ann) is not Literal:
-            if any(a in _KIND_MODELS.values() for a in get_args(ann)):
+            if any(a in kinds.values() for a in get_args(ann)):
                 ann = "actor"
                 break
             ann = next((a for a in get_args(ann) if a is not type(None)), None)
@@ -308,20 +312,21 @@ def _loc(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _message(err: dict) -> tuple[str, str]:
+def _message(err: dict, root: Any = None, kinds: dict | None = None) -> tuple[str, str]:
     loc, typ, msg = _loc(err["loc"]), err["type"], err["msg"]
+    names = ", ".join(kinds or _KIND_MODELS)
     if typ == "extra_forbidden":
         key = str(err["loc"][-1])
-        close = difflib.get_close_matches(key, _keys_at(err["loc"]), n=1)
+        close = difflib.get_close_matches(key, _keys_at(err["loc"], root, kinds), n=1)
         msg = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     elif typ == "missing":
         msg = "required"
     elif typ == "union_tag_invalid":
         loc += ".kind"
-        msg = f"unknown kind {err['input'].get('kind')!r} (use one of: {', '.join(ACTOR_KINDS)})"
+        msg = f"unknown kind {err['input'].get('kind')!r} (use one of: {names})"
     elif typ == "union_tag_not_found":
         loc += ".kind"
-        msg = f"required (one of: {', '.join(ACTOR_KINDS)})"
+        msg = f"required (one of: {names})"
     else:
         msg = msg.removeprefix("Value error, ")
         if typ in ("literal_error", "greater_than", "greater_than_equal", "less_than", "less_than_equal",
@@ -388,6 +393,13 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
 
 
 def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """A validated scenario; a drone scenario (see simulator.aerial) becomes an AerialScenario."""
+    from simulator.aerial import is_aerial_data
+
+    if is_aerial_data(data):
+        from simulator.aerial.scenario import validate_aerial
+
+        return validate_aerial(data, source)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as e:
@@ -411,8 +423,15 @@ def find_scenario(name: str | Path) -> Path:
     return p
 
 
-def shipped_scenarios() -> list[Path]:
-    return sorted(SCENARIO_DIR.glob("*.toml"))
+def shipped_scenarios(aerial: bool | None = False) -> list[Path]:
+    """Shipped scenario files: the fixed-camera ones (default), the drone ones (aerial=True) or all (None).
+
+    Drone scenarios (`drone_*.toml`) need a drone profile to score, so they are not in the default list.
+    """
+    paths = sorted(SCENARIO_DIR.glob("*.toml"))
+    if aerial is None:
+        return paths
+    return [p for p in paths if p.stem.startswith("drone_") == aerial]
 
 
 def load_scenario(path: str | Path) -> Scenario:

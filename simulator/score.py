@@ -48,8 +48,11 @@ class OracleDetector:
                           np.array([self.classes.index(lab.cls) for lab in items], np.int32), self.classes)
 
 
+PROFILE_OF_SITE = {"reservoir_aerial": "drone"}  # the drone profile's geofences are that world's zones
+
+
 def default_profile(site: str) -> Path:
-    return REPO / "firmware_config" / f"{site}.toml"
+    return REPO / "firmware_config" / f"{PROFILE_OF_SITE.get(site, site)}.toml"
 
 
 def _seconds(iso: str | None, start: datetime) -> float | None:
@@ -70,11 +73,18 @@ def run_scenario(path: str, profile_path: str | None, oracle: bool, threads: int
     if stage is None:
         raise SystemExit(f"{profile_path or default_profile(sc.site)}: detect.model: the profile names no model "
                          "(give one, or score the rules alone with --oracle)")
-    pipeline = Pipeline(profile, stage)
     renderer = Renderer(sc)
+    poses = None
+    if getattr(renderer, "aerial", False) and profile.telemetry is not None:
+        from edge.telemetry import Pose, PoseTrack  # a drone scenario: the node gets the drone's telemetry
+
+        poses = PoseTrack()
+    pipeline = Pipeline(profile, stage, poses)
     start_wall = sc.start.timestamp()
     events = []
     for i in range(renderer.n_frames):
+        if poses is not None:
+            poses.add(Pose.from_sample(renderer.telemetry(i)))
         rendered = renderer.render(i)
         if oracle:
             stage.labels = rendered.labels
@@ -82,16 +92,22 @@ def run_scenario(path: str, profile_path: str | None, oracle: bool, threads: int
         result = pipeline.process(Frame(rendered.image, i + 1, mono=t, wall=start_wall + t))
         events += [e.message for e in result.events]
     events += [e.message for e in pipeline.close(start_wall + sc.duration_s, reason="end of scenario")]
-    return score(sc, profile, events, seconds=time.perf_counter() - started)
+    where = renderer.actor_latlon if getattr(renderer, "aerial", False) else None
+    return score(sc, profile, events, seconds=time.perf_counter() - started, where=where)
 
 
-def score(sc, profile, events: list[dict], seconds: float = 0.0) -> dict:
-    """Match a scenario's truth with the lifecycle events a node produced for it."""
+def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> dict:
+    """Match a scenario's truth with the lifecycle events a node produced for it.
+
+    `where(actor, t)`: an actor's true [lat, lon] at scene time t (drone scenarios); with it, each
+    matched alert's location is compared with where the truth's actors were when it was raised."""
     violations: dict[str, dict] = {}
     for m in events:
         v = violations.setdefault(m["id"], {"id": m["id"], "kind": m["kind"], "zone": m["zone"], "rule": m["rule"],
                                             "stages": []})
         v["stages"].append(m["stage"])
+        if m["stage"] == "alert":
+            v["location"] = m.get("location")
         for key in ("started_at", "warned_at", "confirmed_at", "ended_at"):
             if m.get(key):
                 v[key] = m[key]
@@ -122,7 +138,7 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0) -> dict:
         if ti not in assigned and vid not in matched_ids:
             assigned[ti] = vid
             matched_ids.add(vid)
-    rows, latencies = [], []
+    rows, latencies, locations = [], [], []
     expected = 0
     for ti, truth in enumerate(sc.truth):
         need = needs[ti]
@@ -134,6 +150,10 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0) -> dict:
             row["latency_s"] = round(by_id[assigned[ti]]["alert_s"] - (truth.start_s + need), 2)
             if counted:
                 latencies.append(row["latency_s"])
+        if ti in assigned and where is not None:
+            row.update(_location_error(by_id[assigned[ti]], truth, where))
+            if row.get("location_error_m") is not None:
+                locations.append((row["location_error_m"], row["uncertainty_m"]))
         rows.append(row)
     false_alerts = [v for v in alerts if v["id"] not in matched_ids]
     matched_expected = sum(1 for r in rows if r["expected"] and r["alert"])
@@ -143,10 +163,24 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0) -> dict:
         "expected": expected, "alerts": len(alerts), "matched": matched_expected,
         "matched_any": len(matched_ids), "false_alerts": len(false_alerts),
         "warnings": sum(1 for v in violations.values() if "warning" in v["stages"]),
-        "latencies_s": latencies, "truth": rows,
+        "latencies_s": latencies, "location_errors": locations, "truth": rows,
         "false": [{"id": v["id"], "kind": v["kind"], "zone": v["zone"], "start_s": v["start_s"],
                    "alert_s": v["alert_s"]} for v in false_alerts],
     }
+
+
+def _location_error(alert: dict, truth, where) -> dict:
+    """Metres from the alert's location to the nearest of the truth's actors at the alert."""
+    from edge.geo.frames import haversine_m
+
+    loc = alert.get("location")
+    if not loc or "uncertainty_m" not in loc:
+        return {"location_error_m": None, "uncertainty_m": None}
+    spots = [p for p in (where(a, alert["alert_s"]) for a in truth.actors) if p is not None]
+    if not spots:
+        return {"location_error_m": None, "uncertainty_m": loc["uncertainty_m"]}
+    error = min(haversine_m(loc["lat"], loc["lon"], lat, lon) for lat, lon in spots)
+    return {"location_error_m": round(error, 2), "uncertainty_m": loc["uncertainty_m"]}
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -155,6 +189,8 @@ def summarise(rows: list[dict]) -> dict:
     expected = sum(r["expected"] for r in rows)
     matched = sum(r["matched"] for r in rows)
     latencies = [x for r in rows for x in r["latencies_s"]]
+    located = [x for r in rows for x in r.get("location_errors", [])]
+    errors = [e for e, _ in located]
     return {
         "precision": round(good / alerts, 4) if alerts else 1.0,
         "recall": round(matched / expected, 4) if expected else 1.0,
@@ -162,6 +198,12 @@ def summarise(rows: list[dict]) -> dict:
         "latency_max_s": round(max(latencies), 2) if latencies else None,
         "alerts": alerts, "expected": expected, "matched": matched,
         "false_alerts": sum(r["false_alerts"] for r in rows),
+        # Drone scenarios: metres from each matched alert's location to the true position, and how
+        # many of them fall within the alert's own uncertainty_m.
+        "location_error_p50_m": round(statistics.median(errors), 2) if errors else None,
+        "location_error_max_m": round(max(errors), 2) if errors else None,
+        "location_within_uncertainty": (round(sum(e <= u for e, u in located) / len(located), 3)
+                                        if located else None),
         "scenarios": rows,
     }
 

@@ -53,10 +53,15 @@ def frame_level(image: np.ndarray) -> int:
 
 @pytest.fixture(autouse=True, scope="session")
 def _state_dir(tmp_path_factory):
-    """Nodes started by the tests keep their state in a temporary folder, never /var/lib."""
+    """Nodes started by the tests keep their state in a temporary folder, never /var/lib; it is
+    provisioned like a box's (`edge-node keys init`), as the shipped profiles record evidence."""
     import os
 
-    os.environ["EDGE_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    from edge.crypto import generate_keypair
+
+    state = tmp_path_factory.mktemp("state")
+    generate_keypair(state / "keys" / "node.key", state / "keys" / "node.pub")
+    os.environ["EDGE_STATE_DIR"] = str(state)
 
 
 @pytest.fixture(scope="session")

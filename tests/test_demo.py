@@ -11,7 +11,7 @@ from .conftest import run_cli
 
 def test_demo_runs_two_nodes_and_exits_0(tmp_path):
     out = tmp_path / "demo"
-    result = run_cli("edge-sim", "demo", "--out", str(out), "--duration", "8", "--preview-s", "2", timeout=300)
+    result = run_cli("edge-sim", "demo", "--out", str(out), "--duration", "15", "--preview-s", "2", timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ok"] and summary["profiles_ok"]

@@ -126,7 +126,7 @@ def test_a_dock_uploads_to_the_hub_and_removes_only_verified_recordings(tmp_path
         [str(BIN / "edge-node"), "run", "--config", str(PROFILES / "dock.toml"), "--state-dir", str(state),
          "--set", f'dock.mount_dir="{mount}"', "--set", "dock.delete_after_upload=true", "--set",
          "dock.scan_interval_s=0.5", "--set", "link.host=127.0.0.1", "--set", f"link.port={broker.port}"],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "dock.log", "w"),
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "dock.log", "w"),  # noqa: SIM115 (the child process keeps it)
         env={**os.environ, "EDGE_MQTT_PASSWORD": "x"})
     try:
         deadline = time.monotonic() + 60

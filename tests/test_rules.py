@@ -218,3 +218,22 @@ def test_disarming_a_zone_clears_its_violations():
     assert [e.stage for e in cleared] == ["cleared"] and cleared[0].message["reason"] == "disarmed"
     s.run(10, angler(until=1e9), start=60)
     assert s.stages() == ["warning", "alert"]  # nothing more while disarmed
+
+
+def test_two_tracks_on_one_parked_car_are_one_violation():
+    """The tracker briefly holds two tracks for one car (its half-hidden box, then the whole one);
+    the old track then ends.  The violation goes on under the new track: one warning, one alert."""
+    zones = [{"name": "fire_lane", "polygon": [[0, 0.4], [1, 0.4], [1, 0.6], [0, 0.6]]}]
+    rule = {"name": "fire_lane", "kind": "parking", "zones": ["fire_lane"], "dwell_s": 30, "recheck_s": 30,
+            "clear_after_s": 5}
+
+    def parked(t):
+        tracks = []
+        if t < 25:
+            tracks.append(track(3, "vehicle", (300, 420, 500, 550), t, stationary=True))
+        if t >= 20:
+            tracks.append(track(9, "vehicle", (302, 421, 498, 551), t, stationary=True))
+        return tracks
+    s = Script(RuleEngine(profile([rule], zones))).run(90, parked)
+    assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
+    assert s.at("alert")[0] == pytest.approx(60.0, abs=0.6)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 import tomllib
 from datetime import datetime
@@ -18,7 +17,7 @@ from edge.config.rules import ScheduleConfig
 from edge.crypto import generate_keypair
 from edge.link.commands import make_command
 from edge.rules.schedule import Schedule
-from edge.speaker import ClipLibrary, FileSink, SpeakError, Speaker, Tts
+from edge.speaker import ClipLibrary, FileSink, Speaker, SpeakError, Tts
 from edge.speaker.audio import loudness_dbfs, read_wav
 
 from .broker import Broker, Subscriber
@@ -174,7 +173,7 @@ def test_hub_speak_plays_and_answers_when_done_and_a_flood_is_refused_not_queued
     node = subprocess.Popen([str(BIN / "edge-node"), "run", "--config", str(profile), "--state-dir", str(state),
                              "--set", "capture.realtime=true", "--set", "capture.source=\"file:" +
                              str(tmp_path / "node" / "blink.mp4") + "?loop=1\""],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "node.log", "w"))
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "node.log", "w"))  # noqa: SIM115 (the child process keeps it)
     hub = Subscriber(broker, ["edge/+/cmd_result"]).wait_ready()
     try:
         time.sleep(2.0)

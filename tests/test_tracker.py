@@ -104,3 +104,30 @@ def test_a_lost_track_never_takes_a_detection_of_another_class():
     run(tracker, [(1.0 + i * 0.2, dets([])) for i in range(3)])  # the person is lost for a moment
     tracks = run(tracker, [(1.8 + i * 0.2, dets([("vehicle", (900, 300, 1100, 400), 0.9)])) for i in range(3)])[-1][1]
     assert [(t.cls, t.id) for t in tracks if t.visible] == [("vehicle", 2)]
+
+
+def test_a_parked_van_half_hidden_for_a_moment_stays_stationary_and_does_not_drift():
+    """A pedestrian walks past a parked van: for three frames its box is half as wide.  It still
+    stands still; and while the detector looks elsewhere its track stays where it is."""
+    tracker = Tracker(TrackerConfig(stationary_window_s=4.0))
+    full, half = (380.0, 308.0, 590.0, 395.0), (380.0, 308.0, 480.0, 395.0)
+    flags = []
+    for i in range(60):
+        t = i * 0.2
+        box = half if i in (40, 41, 42) else full
+        tracks = tracker.update(dets([("vehicle", box, 0.9)]), t)
+        flags.append(bool(tracks) and tracks[0].stationary)
+    assert all(flags[25:]) and len(tracker.tracks) == 1
+    elsewhere = [(0.0, 0.0, 300.0, 200.0)]  # the motion gate looks at another corner for 10 s
+    for i in range(60, 110):
+        tracks = tracker.update(dets([], coverage=elsewhere), i * 0.2)
+    assert np.allclose(tracks[0].box, full, atol=8)
+
+
+def test_a_slow_creep_is_not_stationary():
+    tracker = Tracker(TrackerConfig(stationary_window_s=4.0))
+    for i in range(60):  # 0.6 box widths in the 4 s window
+        t = i * 0.2
+        x = 300 + 6 * t * 5
+        tracks = tracker.update(dets([("vehicle", (x, 300.0, x + 200, 380.0), 0.9)]), t)
+    assert not tracks[0].stationary

@@ -25,6 +25,12 @@ class SimSource(FrameSource):
         self._t0_mono = 0.0
         self._start_wall = 0.0
         self.scenario = None
+        # A drone scenario's telemetry sample for each frame, handed over before the frame is.
+        self.on_telemetry = None
+
+    @property
+    def aerial(self) -> bool:
+        return bool(getattr(self._renderer, "aerial", False))
 
     def _preflight(self) -> None:
         from simulator.render import Renderer
@@ -56,4 +62,7 @@ class SimSource(FrameSource):
         mono = self._t0_mono + scene_t
         if self.realtime and not self._sleep_until(mono):
             return None
+        if self.on_telemetry is not None and self.aerial:
+            loop_wall = self._start_wall + self._loops * renderer.n_frames / renderer.fps
+            self.on_telemetry(renderer.telemetry_at(rendered.t, loop_wall))
         return Capture(rendered.image, mono=mono, wall=self._start_wall + scene_t)

@@ -160,6 +160,26 @@ def run_dock(profile, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def start_telemetry(profile, source):
+    """The pose track a drone's pipeline reads and the reader that fills it (None for sim)."""
+    if profile.telemetry is None:
+        return None, None
+    from ..capture.sim import SimSource
+    from ..telemetry import Pose, PoseTrack, open_telemetry
+    from ..telemetry.sources import TelemetryError
+
+    poses = PoseTrack()
+    if profile.telemetry.source == "sim":
+        if not (isinstance(source, SimSource) and source.aerial):
+            raise TelemetryError(f"telemetry.source = \"sim\" needs a sim: source of a drone scenario, "
+                                 f"not {source.name}")
+        source.on_telemetry = lambda sample: poses.add(Pose.from_sample(sample))
+        return poses, None
+    reader = open_telemetry(profile.telemetry.source, poses, profile.base_dir)
+    log.info("telemetry from %s", profile.telemetry.source)
+    return poses, reader
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..capture import SourceError, SourceState, open_source
     from ..config.profile import parse_override
@@ -169,6 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..pipeline import build_detection
     from ..rules import JsonlSink
     from ..speaker import SpeakError
+    from ..telemetry.sources import TelemetryError
 
     try:
         overrides = [parse_override(item) for item in args.set]
@@ -237,15 +258,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink.close()
         return _fail(str(exc))
 
+    try:
+        poses, telemetry = start_telemetry(profile, source)
+    except TelemetryError as exc:
+        source.stop()
+        if link is not None:
+            link.stop()
+        _close_evidence(evidence)
+        sink.close()
+        return _fail(str(exc))
+
     stop = _stop_on_signals()
     log.info("edge-node %s: node %s reading %s; state in %s", __version__, profile.node.id, source.name, state_dir)
     node = Node(profile, source, detect=stage, sink=sink, link=link, state_dir=state_dir,
-                profile_path=args.config.resolve(), evidence=evidence, speaker=speaker)
+                profile_path=args.config.resolve(), evidence=evidence, speaker=speaker, poses=poses)
     node_ref.append(node)
     try:
         summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
     finally:
         source.stop()
+        if telemetry is not None:
+            telemetry.stop()
         _close_evidence(evidence)
         if speaker is not None:
             speaker.stop()

@@ -20,6 +20,7 @@ from .link import LinkConfig
 from .node import NodeConfig
 from .rules import RuleConfig
 from .speaker import SpeakerConfig
+from .telemetry import TelemetryConfig
 from .track import TrackConfig
 from .upload import UploadConfig
 from .zones import ZoneConfig
@@ -66,6 +67,7 @@ class Profile(Section):
     speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
     link: LinkConfig = Field(default_factory=LinkConfig)
     upload: UploadConfig = Field(default_factory=UploadConfig)
+    telemetry: TelemetryConfig | None = None
     dock: DockConfig | None = None
 
     _base_dir: Path = PrivateAttr(default=Path("."))
@@ -167,6 +169,11 @@ def cross_check(profile: Profile, *, check_files: bool = True) -> list[Problem]:
     if profile.node.kind == "dock" and profile.dock is None:
         problems.append(Problem("dock", "a dock node needs a [dock] section"))
 
+    if any(z.geo_polygon is not None for z in profile.zones) and profile.telemetry is None:
+        problems.append(Problem("telemetry", "geofences (geo_polygon) need a [telemetry] section: the camera's pose"))
+    if profile.telemetry is not None and profile.detect.motion.enabled:
+        problems.append(Problem("detect.motion.enabled", "a moving camera ([telemetry]) cannot use the motion gate: "
+                                "set detect.motion = { enabled = false }"))
     zone_names: set[str] = set()
     for i, zone in enumerate(profile.zones):
         if zone.name in zone_names:

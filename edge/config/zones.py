@@ -33,8 +33,10 @@ def validate_polygon(value: tuple[Point, ...]) -> tuple[Point, ...]:
 
 class ZoneConfig(Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    # Polygon in relative image coordinates: x to the right, y down, both 0..1.
-    polygon: tuple[Point, ...]
+    # Polygon in relative image coordinates: x to the right, y down, both 0..1 (a fixed camera)...
+    polygon: tuple[Point, ...] | None = None
+    # ... or a geofence in [lat, lon] degrees, for a camera that moves (a drone) and knows its pose.
+    geo_polygon: tuple[Point, ...] | None = None
     # Only these classes count inside the zone; empty means every class.
     classes: tuple[str, ...] = ()
     # Which point of an object's box decides membership: where it stands (bottom_centre), its
@@ -48,6 +50,12 @@ class ZoneConfig(Section):
     armed: bool = True
 
     @model_validator(mode="after")
+    def _one_shape(self) -> ZoneConfig:
+        if (self.polygon is None) == (self.geo_polygon is None):
+            raise ValueError("give the zone a polygon (image) or a geo_polygon (lat/lon), one of them")
+        return self
+
+    @model_validator(mode="after")
     def _area_range(self) -> ZoneConfig:
         if self.min_area >= self.max_area:
             raise ValueError(f"min_area ({self.min_area}) must be below max_area ({self.max_area})")
@@ -55,5 +63,19 @@ class ZoneConfig(Section):
 
     @field_validator("polygon")
     @classmethod
-    def _valid_polygon(cls, value: tuple[Point, ...]) -> tuple[Point, ...]:
-        return validate_polygon(value)
+    def _valid_polygon(cls, value: tuple[Point, ...] | None) -> tuple[Point, ...] | None:
+        return None if value is None else validate_polygon(value)
+
+    @field_validator("geo_polygon")
+    @classmethod
+    def _valid_geo(cls, value: tuple[Point, ...] | None) -> tuple[Point, ...] | None:
+        if value is None:
+            return None
+        if len(value) < 3:
+            raise ValueError(f"a geofence needs at least 3 points, got {len(value)}")
+        bad = [i for i, (lat, lon) in enumerate(value) if not (-90 <= lat <= 90 and -180 <= lon <= 180)]
+        if bad:
+            raise ValueError(f"point {bad[0]} {value[bad[0]]} is not [lat, lon] in degrees")
+        if polygon_area(value) < 1e-12:
+            raise ValueError("the geofence has no area")
+        return value

@@ -215,6 +215,30 @@ class EvidenceRecorder:
         self._work.put(job)
 
     # --- writer thread ----------------------------------------------------------------------------
+    def _seal_making_room(self, job: Job, folder: Path, files: list[dict], notes: list[str], incomplete: bool) -> str:
+        """Seal; if the disk cannot take even the manifest, give up this bundle's own files one by one.
+
+        A sealed bundle with fewer files beats an open one: the alert's facts stay signed and chained.
+        """
+        dropped: list[str] = []
+        while True:
+            try:
+                return self.store.seal(job.id, job.facts, files, self.key, incomplete=incomplete or bool(dropped),
+                                       degraded=job.degraded, notes=notes + (
+                                           [f"disk full at sealing: {', '.join(dropped)} deleted to make room"]
+                                           if dropped else []))
+            except OSError as exc:
+                remove_partials(folder)
+                victim = next((name for name in SACRIFICE if (folder / name).exists()), None)
+                if victim is None:
+                    raise
+                log.error("evidence: cannot seal bundle %s (%s); deleting its %s to make room", job.id,
+                          exc.strerror or exc, victim)
+                (folder / victim).unlink()
+                dropped.append(victim)
+                files[:] = [f for f in files if f["name"] != victim]
+                job.degraded = self.degraded = True
+
     def _run(self) -> None:
         while True:
             job = self._work.get()
@@ -271,8 +295,7 @@ class EvidenceRecorder:
             job.degraded = self.degraded = True
         if job.facts.get("note"):
             notes.append(job.facts.pop("note"))
-        sha = self.store.seal(job.id, job.facts, files, self.key, incomplete=incomplete, degraded=job.degraded,
-                              notes=notes)
+        sha = self._seal_making_room(job, folder, files, notes, incomplete)
         self.sealed += 1
         log.info("evidence: bundle %s sealed (%d files, manifest %s...)", job.id, len(files), sha[:12])
         with job.lock:
@@ -288,6 +311,11 @@ class EvidenceRecorder:
         self.degraded = self.store.enforce(self.config.max_bytes, self.config.min_free_bytes)
         if self.on_sealed is not None:
             self.on_sealed(job.id, sha)
+
+
+# What a bundle gives up, in this order, when the disk is too full even for its manifest.
+SACRIFICE = ("clip.mp4", "snapshot_after_annotated.jpg", "snapshot_best_annotated.jpg", "snapshot_after.jpg",
+             "snapshot_best.jpg")
 
 
 def _iso(wall: float, tz: ZoneInfo) -> str:

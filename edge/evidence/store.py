@@ -3,14 +3,17 @@
 A bundle's index row is written before its folder, so every folder on disk has a row.  Sealing
 assigns the next sequence number and chains the manifest to the one before, in one transaction.
 After a crash, bundles still open are sealed again from whatever complete files they hold and
-marked incomplete.  Retention frees space by deleting the oldest bundles the hub has verified and no
-officer has put on hold; it never deletes anything else, and says so (degraded) when nothing may go.
+marked incomplete.  A small reserve file keeps room to seal manifests on a full disk.  Retention
+frees space by deleting the oldest bundles the hub has verified and no officer has put on hold; it
+never deletes anything else, and says so (degraded) when nothing may go.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import shutil
 import threading
 import time
@@ -22,6 +25,11 @@ from .files import remove_partials
 from .manifest import FORMAT, MANIFEST, SIGNATURE, file_entry, seal
 
 log = logging.getLogger("edge.evidence")
+
+# Kept free on the evidence disk (as a file released when needed) so that a disk full of bundles
+# nobody may delete can still seal the manifests (a few kB each) of the alerts that keep coming.
+RESERVE = ".reserve"
+RESERVE_BYTES = 256 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -71,6 +79,31 @@ class EvidenceStore:
         with self._db:
             self._db.execute(SCHEMA)
         self._lock = threading.Lock()
+        self.keep_reserve()
+
+    # --- the reserve ----------------------------------------------------------------------------
+    def keep_reserve(self) -> None:
+        """Hold RESERVE_BYTES of the evidence disk so that a full disk can still seal manifests."""
+        path = self.root / RESERVE
+        if path.exists():
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:  # no room for it yet: try again after retention frees some
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def _release_reserve(self) -> bool:
+        try:
+            (self.root / RESERVE).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def folder(self, bundle_id: str) -> Path:
         return self.root / bundle_id
@@ -83,7 +116,12 @@ class EvidenceStore:
             self._db.execute("INSERT OR IGNORE INTO bundles (id, state, created, facts) VALUES (?, 'open', ?, ?)",
                              (bundle_id, time.time(), json.dumps(facts)))
         folder = self.folder(bundle_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a full disk: leave no open row without a folder behind
+            with self._lock, self._db:
+                self._db.execute("DELETE FROM bundles WHERE id = ? AND state = 'open'", (bundle_id,))
+            raise
         return folder
 
     def seal(self, bundle_id: str, facts: dict, files: list[dict], key, *, incomplete: bool = False,
@@ -98,7 +136,13 @@ class EvidenceStore:
             manifest = {"format": FORMAT, "bundle": bundle_id, "sequence": seq, "previous": previous, **facts,
                         "files": files, "incomplete": incomplete, "degraded": degraded, "notes": list(notes),
                         "sealed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-            digest = seal(folder, manifest, key)
+            try:
+                digest = seal(folder, manifest, key)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC or not self._release_reserve():
+                    raise
+                log.error("evidence: disk full; the space kept in reserve seals bundle %s", bundle_id)
+                digest = seal(folder, manifest, key)
             size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
             with self._db:
                 self._db.execute("INSERT INTO chain (seq, bundle, manifest_sha256, previous) VALUES (?, ?, ?, ?)",
@@ -182,6 +226,7 @@ class EvidenceStore:
             log.info("evidence: retention removed bundle %s (verified by the hub, %d bytes)", bundle_id, size)
             used -= size
             free += size
+        self.keep_reserve()
         return False
 
     def integrity(self) -> str:

@@ -8,6 +8,7 @@ violation because the tracker lost it for a moment.
 
 from __future__ import annotations
 
+import math
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -22,6 +23,29 @@ from .schedule import Schedule
 from .zones import Zone
 
 
+def geo_frame(profile: Profile):
+    """The local ground frame geofences are measured in: around the first geofence's first point."""
+    from ..geo import LocalFrame
+
+    for zone in profile.zones:
+        if zone.geo_polygon is not None:
+            lat, lon = zone.geo_polygon[0]
+            return LocalFrame(lat, lon)
+    if profile.node.location is not None:
+        return LocalFrame(profile.node.location.lat, profile.node.location.lon)
+    return None
+
+
+def _covered(a, b) -> float:
+    """How much of the smaller box lies inside the other: a half-hidden box inside the whole one is 1."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(w * h / max(smaller, 1e-9))
+
+
 class RuleEngine:
     def __init__(self, profile: Profile, version: str = "0"):
         self.node = profile.node.id
@@ -29,13 +53,15 @@ class RuleEngine:
         loc = profile.node.location
         self.location = {"lat": loc.lat, "lon": loc.lon} if loc else None
         self.version = version
-        self.zones = {z.name: Zone.from_config(z) for z in profile.zones}
+        self.frame = geo_frame(profile)
+        self.zones = {z.name: Zone.from_config(z, self.frame) for z in profile.zones}
         self.rules = [r for r in profile.rules if r.enabled]
         self.classes = {r.name: r.classes or KIND_CLASSES[r.kind] for r in self.rules}
         self.schedules = {r.name: Schedule.from_config(r.schedule, profile.node.timezone) for r in self.rules}
         self.open: list[Violation] = []
         self._last_spoke: dict[tuple[str, str], float] = {}
         self._size = (1, 1)
+        self._ground: dict = {}
 
     # --- commands ---------------------------------------------------------------------------
     def arm_zone(self, name: str, armed: bool, wall: float) -> list[LifecycleEvent]:
@@ -50,8 +76,12 @@ class RuleEngine:
         return self.schedules[rule.name].armed(wall)
 
     # --- per frame ------------------------------------------------------------------------------
-    def update(self, tracks: list[Track], mono: float, wall: float, size: tuple[int, int]) -> list[LifecycleEvent]:
+    def update(self, tracks: list[Track], mono: float, wall: float, size: tuple[int, int],
+               ground: dict | None = None) -> list[LifecycleEvent]:
+        """`ground`: track id -> (where it stands, where its holder could stand) as GroundPoints,
+        for a camera that knows its pose (geofences, locations in alerts)."""
         self._size = size
+        self._ground = ground or {}
         self._observe_zones(tracks, mono, size)
         events: list[LifecycleEvent] = []
         for rule in self.rules:
@@ -72,6 +102,14 @@ class RuleEngine:
                 if t.last_seen != mono:  # not seen in this frame: membership stays as it was
                     continue
                 accepted = zone.accepts(t.cls, t.box, size)
+                if zone.geo is not None:
+                    stands, reach = self._ground.get(t.id, (None, None))
+                    if stands is None:
+                        continue  # no pose for this frame: nothing known
+                    zone.observe((t.id, False), accepted and zone.contains_ground(stands.east, stands.north))
+                    zone.observe((t.id, True), accepted and reach is not None
+                                 and zone.contains_ground(reach.east, reach.north))
+                    continue
                 zone.observe((t.id, False), accepted and zone.contains(t.box, size))
                 zone.observe((t.id, True), accepted and zone.contains(kinds.holder_reach(t.box), size, anchor="any"))
             zone.forget(live)
@@ -104,6 +142,11 @@ class RuleEngine:
             violation.objects = [{"track": o.id, "class": o.cls, "box": list(o.box), "score": round(o.score, 3)}
                                  for o in subject.objects]
             violation.confidence = max(violation.confidence, float(np.mean([o.score for o in subject.objects])))
+            stands = self._ground.get(subject.track.id, (None, None))[0]
+            if stands is not None:
+                violation.ground = stands
+                violation.location = {"lat": round(stands.lat, 7), "lon": round(stands.lon, 7),
+                                      "uncertainty_m": round(stands.uncertainty_m, 1)}
         for violation in mine:
             events += self._advance(violation, mono, wall, present=violation.id in taken)
         return events
@@ -115,16 +158,38 @@ class RuleEngine:
         for v in free:
             if v.track_ids & ids:
                 return v
+        twin = self._twin(subject, [v for v in mine if v.id in taken])
+        if twin is not None:
+            return twin
         # The tracker may have given the same object a new id: pick up a violation seen moments ago
         # at the same place with the same class.
         near = [v for v in free if v.cls == subject.track.cls and mono - v.last_mono < rule.clear_after_s]
         if not near:
             return None
+        stands = self._ground.get(subject.track.id, (None, None))[0]
+        if stands is not None:  # a moving camera: the same place on the ground, seen from elsewhere
+            placed = [v for v in near if v.ground is not None]
+            if placed:
+                best = min(placed, key=lambda v: math.hypot(v.ground.east - stands.east, v.ground.north - stands.north))
+                gap = math.hypot(best.ground.east - stands.east, best.ground.north - stands.north)
+                if gap <= max(8.0, 2 * math.hypot(best.ground.uncertainty_m, stands.uncertainty_m)):
+                    return best
+                return None
         box = np.array([subject.track.box])
         boxes = np.array([v.box for v in near])
         score = np.maximum(iou_matrix(boxes, box)[:, 0], centre_closeness(boxes, box)[:, 0] - 0.5)
         best = int(np.argmax(score))
         return near[best] if score[best] >= 0.3 else None
+
+    def _twin(self, subject: kinds.Subject, taken: list[Violation]) -> Violation | None:
+        """A violation another track took this frame at the very same place: the tracker briefly
+        holds two tracks for one object (a half-hidden box, then the whole one), not two offenders."""
+        near = [v for v in taken if v.cls == subject.track.cls]  # this frame's boxes: same picture
+        if not near:
+            return None
+        overlap = [_covered(v.box, subject.track.box) for v in near]
+        best = int(np.argmax(overlap))
+        return near[best] if overlap[best] >= 0.8 else None
 
     def _advance(self, v: Violation, mono: float, wall: float, present: bool) -> list[LifecycleEvent]:
         rule = v.rule
@@ -169,6 +234,6 @@ class RuleEngine:
 
     def _event(self, stage: str, v: Violation, wall: float, *, speak: bool = False, request_evidence: bool = False,
                reason: str | None = None) -> LifecycleEvent:
-        body = message(v, stage, node=self.node, tz=self.tz, size=self._size, now_wall=wall, location=self.location,
-                       version=self.version, reason=reason)
+        body = message(v, stage, node=self.node, tz=self.tz, size=self._size, now_wall=wall,
+                       location=v.location or self.location, version=self.version, reason=reason)
         return LifecycleEvent(stage, v, body, speak=speak, request_evidence=request_evidence)

@@ -52,6 +52,8 @@ class Violation:
     alerted_wall: float | None = None
     ended_wall: float | None = None
     spoke: bool = False  # the automatic warning played for this violation
+    ground: object | None = None  # where the subject stands (GroundPoint), for a camera that knows its pose
+    location: dict | None = None  # {"lat", "lon", "uncertainty_m"} of the subject
 
     @property
     def kind(self) -> str:

@@ -19,6 +19,7 @@ from ..config.zones import ZoneConfig
 class Zone:
     config: ZoneConfig
     armed: bool = True
+    geo: np.ndarray | None = None  # the geofence in local east/north metres (a moving camera)
     _size: tuple[int, int] | None = None
     _poly: np.ndarray | None = None
     _mask: np.ndarray | None = None
@@ -26,8 +27,16 @@ class Zone:
     _state: dict[tuple[int, bool], tuple[bool, int]] = field(default_factory=dict)  # (track, any) -> (inside, streak)
 
     @classmethod
-    def from_config(cls, config: ZoneConfig) -> Zone:
-        return cls(config, armed=config.armed)
+    def from_config(cls, config: ZoneConfig, frame=None) -> Zone:
+        zone = cls(config, armed=config.armed)
+        if config.geo_polygon is not None:
+            if frame is None:
+                raise ValueError(f"zone {config.name}: a geofence needs a local frame")
+            zone.geo = np.array([frame.to_enu(lat, lon) for lat, lon in config.geo_polygon], np.float32)
+        return zone
+
+    def contains_ground(self, east: float, north: float) -> bool:
+        return cv2.pointPolygonTest(self.geo, (float(east), float(north)), False) >= 0
 
     @property
     def name(self) -> str:

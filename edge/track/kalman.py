@@ -51,6 +51,26 @@ class BoxKalman:
         self.x = self.x + K @ (z - self._H @ self.x)
         self.P = (np.eye(8) - K @ self._H) @ self.P
 
+    def warp(self, h: np.ndarray) -> None:
+        """Move the state by the camera's own motion (an image-to-image homography), so the filter
+        keeps only the object's motion; the local linear part carries the size, velocity and covariance."""
+        cx, cy = self.x[0], self.x[1]
+        c = warp_point(h, cx, cy)
+        ex = warp_point(h, cx + 1.0, cy)
+        ey = warp_point(h, cx, cy + 1.0)
+        if c is None or ex is None or ey is None:
+            return  # the point left the ground plane's image: keep the track as it was
+        a = np.array([[ex[0] - c[0], ey[0] - c[0]], [ex[1] - c[1], ey[1] - c[1]]])  # the local Jacobian
+        scale = float(np.sqrt(abs(np.linalg.det(a))))
+        t = np.eye(8)
+        t[0:2, 0:2] = a
+        t[4:6, 4:6] = a
+        t[2, 2] = t[3, 3] = t[6, 6] = t[7, 7] = scale
+        self.x = t @ self.x
+        self.x[0], self.x[1] = c
+        self.x[2:4] = np.maximum(self.x[2:4], 1.0)
+        self.P = t @ self.P @ t.T
+
     @property
     def box(self) -> np.ndarray:
         return to_box(self.x)
@@ -58,3 +78,10 @@ class BoxKalman:
     @property
     def velocity(self) -> np.ndarray:
         return self.x[4:6]
+
+
+def warp_point(h: np.ndarray, x: float, y: float) -> tuple[float, float] | None:
+    p = h @ np.array([x, y, 1.0])
+    if p[2] <= 1e-9:
+        return None
+    return float(p[0] / p[2]), float(p[1] / p[2])

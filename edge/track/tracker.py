@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..detect.detections import Detections
-from .kalman import BoxKalman
+from .kalman import BoxKalman, warp_point
+
+STEADY_SHARE = 0.75  # of a stationary track's recent centres must be near their median
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,19 @@ class Tracker:
         self._ids = itertools.count(1)
         self._last_time: float | None = None
 
-    def update(self, detections: Detections, now: float) -> list[Track]:
-        """Fold one frame's detections in; return the confirmed tracks."""
+    def update(self, detections: Detections, now: float, warp: np.ndarray | None = None) -> list[Track]:
+        """Fold one frame's detections in; return the confirmed tracks.
+
+        `warp`: for a moving camera, the homography from the previous frame's pixels to this one's
+        (edge.geo.frame_to_frame); tracks move with it before they are predicted and matched."""
         cfg = self.config
         dt = 0.0 if self._last_time is None else max(0.0, now - self._last_time)
         self._last_time = now
+        if warp is not None:
+            self._warp(warp)
         for track in self.tracks:
+            if track.stationary:  # it stands still: no drift while the detector looks elsewhere
+                track.kalman.x[4:] = 0.0
             track.kalman.predict(dt)
 
         names = detections.names
@@ -161,6 +170,16 @@ class Tracker:
                 track.still_since = None
         return self.confirmed()
 
+    def _warp(self, h: np.ndarray) -> None:
+        for track in self.tracks:
+            track.kalman.warp(h)
+            moved = deque(maxlen=track.centres.maxlen)
+            for t, x, y, size in track.centres:  # the stationarity window, in this frame's pixels
+                p = warp_point(h, x, y)
+                if p is not None:
+                    moved.append((t, p[0], p[1], size))
+            track.centres = moved
+
     def confirmed(self) -> list[Track]:
         return [t for t in self.tracks if t.hits >= self.config.confirm_hits]
 
@@ -192,14 +211,15 @@ class Tracker:
         return track.missed_looks >= 2 and now - track.missed_since >= self.config.max_lost_s
 
     def _is_stationary(self, track: Track, now: float) -> bool:
+        """Most of the window's centres near their median: a person or tree passing in front of a
+        parked van (its box shrinks for a few frames) does not make it move."""
         cfg = self.config
         if now - track.first_seen < cfg.stationary_window_s:
             return False
         recent = [c for c in track.centres if c[0] >= now - cfg.stationary_window_s]
         if len(recent) < 2:
             return track.stationary  # not looked at lately: it has not been seen moving either
-        xs = np.array([c[1] for c in recent])
-        ys = np.array([c[2] for c in recent])
+        xy = np.array([(c[1], c[2]) for c in recent])
         size = float(np.median([c[3] for c in recent]))
-        spread = max(xs.max() - xs.min(), ys.max() - ys.min())
-        return bool(spread <= cfg.stationary_tolerance * size)
+        off = np.abs(xy - np.median(xy, axis=0)).max(axis=1)
+        return bool(np.mean(off <= cfg.stationary_tolerance * size / 2) >= STEADY_SHARE)

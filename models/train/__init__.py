@@ -1,0 +1,1 @@
+"""Training tool for the default detector: random scenes -> rendered dataset -> PyTorch -> ONNX."""

@@ -28,6 +28,7 @@ from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
 from .pipeline import Pipeline
 from .rules import JsonlSink, LifecycleEvent
 from .speaker import Speaker, SpeakError
+from .watchdog import Watchdog
 
 log = logging.getLogger("edge.node")
 
@@ -72,7 +73,8 @@ class Node:
     def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None, *,
                  sink: JsonlSink | None = None, link: NodeLink | None = None, state_dir: Path | None = None,
                  profile_path: Path | None = None, evidence: EvidenceRecorder | None = None,
-                 speaker: Speaker | None = None, poses=None, report_interval_s: float = 1.0):
+                 speaker: Speaker | None = None, poses=None, report_interval_s: float = 1.0,
+                 watchdog: Watchdog | None = None):
         self.profile = profile
         self.source = source
         self.detect = detect
@@ -85,6 +87,7 @@ class Node:
         self.evidence = evidence
         self.speaker = speaker
         self.report_interval_s = report_interval_s
+        self.watchdog = watchdog or Watchdog()  # systemd's: a no-op outside a Type=notify unit
         self.meter = RateMeter(report_interval_s)
         self.last_frame: Frame | None = None
         self._seen: Counter[str] = Counter()
@@ -112,10 +115,12 @@ class Node:
         frames = 0
         stopped = False
         last_wall = time.time()
+        self.watchdog.ready(f"running: source {source.state.value}")
         while True:
             if stop.is_set() or (duration_s is not None and time.monotonic() - started >= duration_s):
                 stopped = True
                 break
+            self.watchdog.beat(frames + source.stats.reconnects)  # pings only while frames (or retries) come
             if self.link is not None:
                 self.link.run_commands()
                 self._maybe_stats()
@@ -155,6 +160,7 @@ class Node:
             if max_frames is not None and frames >= max_frames:
                 stopped = True
                 break
+        self.watchdog.stopping(f"stopping after {frames} frames")
         if frames:
             for event in self.pipeline.close(last_wall):
                 self._handle(event)
@@ -214,6 +220,9 @@ class Node:
             parts.append(f"link {'up' if self.link.mqtt.connected.is_set() else 'down'} "
                          f"| outbox {self.link.outbox.depth()}")
         log.info(" | ".join(parts))
+        self.watchdog.status(f"fps {rate:.1f}, source {self.source.state.value}" + (
+            f", link {'up' if self.link.mqtt.connected.is_set() else 'down'}, outbox {self.link.outbox.depth()}"
+            if self.link is not None else ", no link"))
 
     # --- stats ---------------------------------------------------------------------------------
     def stats(self) -> dict:

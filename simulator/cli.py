@@ -211,6 +211,12 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     add_score(sub)
 
 
+def _add_fleet(sub: argparse._SubParsersAction) -> None:
+    from simulator.fleet.run import add_fleet
+
+    add_fleet(sub)
+
+
 def _add_mavlink(sub: argparse._SubParsersAction) -> None:
     from simulator.aerial.mavlink import add_mavlink
 
@@ -218,7 +224,7 @@ def _add_mavlink(sub: argparse._SubParsersAction) -> None:
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_render, _add_check, _add_score, _add_demo,
-                                                                  _add_mavlink]
+                                                                  _add_mavlink, _add_fleet]
 
 
 def build_parser() -> argparse.ArgumentParser:

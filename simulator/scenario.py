@@ -201,16 +201,8 @@ class Truth(_Model):
     note: str = ""
 
 
-class Scenario(_Model):
-    """A validated scenario; the frequently used [scenario] fields are also properties."""
-
-    meta: Meta = Field(alias="scenario")
-    camera: Camera = Camera()
-    light_changes: list[LightChange] = []
-    actors: list[Actor] = []
-    occluders: list[Occluder] = []
-    truth: list[Truth] = []
-    _source: str = PrivateAttr(default="<scenario>")
+class ScenarioFacts:
+    """The [scenario] fields as properties, shared by every kind of scenario (fixed camera, drone)."""
 
     @property
     def source(self) -> str:
@@ -257,6 +249,18 @@ class Scenario(_Model):
             if a.id == actor_id:
                 return a
         raise KeyError(actor_id)
+
+
+class Scenario(ScenarioFacts, _Model):
+    """A validated scenario; the frequently used [scenario] fields are also properties."""
+
+    meta: Meta = Field(alias="scenario")
+    camera: Camera = Camera()
+    light_changes: list[LightChange] = []
+    actors: list[Actor] = []
+    occluders: list[Occluder] = []
+    truth: list[Truth] = []
+    _source: str = PrivateAttr(default="<scenario>")
 
 
 def lifetime(path: list[Keyframe], duration_s: float) -> tuple[float, float]:
@@ -358,17 +362,25 @@ def _cross_checks(sc: Scenario) -> list[tuple[str, str]]:
             if busy > life[1] - life[0]:
                 out.append((f"actors[{i}].setup_s",
                             f"setup_s + teardown_s ({busy:g}) is longer than the stall exists ({life[1] - life[0]:g} s)"))
+    out += timeline_problems(sc, TRUTH_ZONES[sc.site], f"a zone of site {sc.site}", seen)
+    return out
+
+
+def timeline_problems(sc, zones, zone_kind: str, seen: dict[str, int]) -> list[tuple[str, str]]:
+    """Light changes and ground truth against the scenario's length, its zones and its actors (any kind
+    of scenario; `seen` maps actor ids to their index)."""
+    out: list[tuple[str, str]] = []
+    dur = sc.duration_s
     for i, lc in enumerate(sc.light_changes):
         if lc.end_s <= lc.start_s:
             out.append((f"light_changes[{i}].end_s", f"must be after start_s ({lc.start_s:g}), got {lc.end_s:g}"))
-    zones = TRUTH_ZONES[sc.site]
     for i, tr in enumerate(sc.truth):
         if tr.end_s <= tr.start_s:
             out.append((f"truth[{i}].end_s", f"must be after start_s ({tr.start_s:g}), got {tr.end_s:g}"))
         if tr.end_s > dur:
             out.append((f"truth[{i}].end_s", f"{tr.end_s:g} is after the scenario ends (duration_s = {dur:g})"))
         if tr.zone not in zones:
-            out.append((f"truth[{i}].zone", f"{tr.zone!r} is not a zone of site {sc.site} (use one of: {', '.join(zones)})"))
+            out.append((f"truth[{i}].zone", f"{tr.zone!r} is not {zone_kind} (use one of: {', '.join(zones)})"))
         for j, aid in enumerate(tr.actors):
             if aid not in seen:
                 out.append((f"truth[{i}].actors[{j}]", f"unknown actor {aid!r}"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -230,7 +231,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             rows.append(run_scenario(p, config, args.oracle, threads))
             _progress(rows[-1])
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        # spawned, not forked: forking a process with threads (onnxruntime) can inherit a held lock
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for row in pool.map(run_scenario, paths, [config] * len(paths), [args.oracle] * len(paths),
                                 [threads] * len(paths)):
                 rows.append(row)

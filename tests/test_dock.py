@@ -96,7 +96,7 @@ def test_a_recorder_pulled_out_mid_copy_leaves_nothing_registered_and_resumes(do
             raise OSError(5, "Input/output error")  # EIO: the USB device is gone
     dock_.read_hook = pulled
     assert dock_.scan() == []
-    assert dock_.store.rows() == [] and not any((state / "evidence").iterdir())
+    assert dock_.store.rows() == [] and not any(p.is_dir() for p in (state / "evidence").iterdir())
     assert dock_._db.execute("SELECT count(*) FROM ingested").fetchone()[0] == 0
     partial = list((state / "dock-spool").glob("*.part"))
     assert partial and 8_000_000 <= partial[0].stat().st_size < 20_000_000

@@ -133,7 +133,7 @@ def test_the_original_snapshot_stays_clean(node_with_bundles):
     import cv2
 
     _, state = node_with_bundles
-    bundle = next((state / "evidence").iterdir())
+    bundle = next(p for p in (state / "evidence").iterdir() if p.is_dir())
     clean = cv2.imread(str(bundle / "snapshot_best.jpg")).astype(int)
     marked = cv2.imread(str(bundle / "snapshot_best_annotated.jpg")).astype(int)
     assert np.abs(clean[:40] - marked[:40]).mean() > 20  # the caption band is on the copy only
@@ -146,7 +146,7 @@ def test_a_one_byte_change_anywhere_is_caught(node_with_bundles, tmp_path, victi
     _, state = node_with_bundles
     copy = tmp_path / "state"
     shutil.copytree(state, copy)
-    bundle = sorted((copy / "evidence").iterdir())[1]
+    bundle = sorted(p for p in (copy / "evidence").iterdir() if p.is_dir())[1]
     path = bundle / victim
     data = bytearray(path.read_bytes())
     spot = random.Random(victim).randrange(len(data))
@@ -178,7 +178,7 @@ def test_a_removed_bundle_breaks_the_chain(node_with_bundles, tmp_path):
 
 def test_export_is_checkable_with_sha256sum_and_openssl(node_with_bundles, tmp_path):
     _, state = node_with_bundles
-    bundle = sorted((state / "evidence").iterdir())[0].name
+    bundle = sorted(p for p in (state / "evidence").iterdir() if p.is_dir())[0].name
     out = tmp_path / "export"
     result = run_cli("edge-node", "evidence", "export", bundle, "--out", str(out), "--state-dir", str(state))
     assert result.returncode == 0, result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,18 +11,9 @@ import pytest
 
 from edge.capture import SourceState, open_source
 from edge.config.capture import CaptureConfig
+from simulator.fleet.camera import wait_port
 
 from .conftest import free_port, require_tool
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 class RtspRig:

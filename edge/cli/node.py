@@ -116,13 +116,14 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def run_dock(profile, args: argparse.Namespace) -> int:
+def run_dock(profile, args: argparse.Namespace, stop: threading.Event) -> int:
     """A body-worn recorder dock: no camera; ingest, seal, upload, clean up after the hub."""
     from ..crypto import KeyFileError, load_private_key
     from ..evidence import EvidenceStore
     from ..link import LinkError, NodeLink
     from ..sync import Dock
     from ..sync.runner import DockRunner
+    from ..watchdog import Watchdog
 
     state_dir = resolve_state_dir(args)
     key_path = state_dir / "keys" / "node.key"
@@ -147,10 +148,9 @@ def run_dock(profile, args: argparse.Namespace) -> int:
         for row in store.rows():
             if row.state == "sealed" and not row.acked and row.manifest_sha256:
                 link.queue_bundle(store.folder(row.id), row.manifest_sha256, kind="dock")
-    stop = _stop_on_signals()
     log.info("edge-node %s: dock %s; state in %s", __version__, profile.node.id, state_dir)
     try:
-        DockRunner(profile, dock, link, state_dir).run(stop, duration_s=args.duration)
+        DockRunner(profile, dock, link, state_dir, watchdog=Watchdog.from_env()).run(stop, duration_s=args.duration)
     finally:
         if link is not None:
             link.stop()
@@ -190,6 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..rules import JsonlSink
     from ..speaker import SpeakError
     from ..telemetry.sources import TelemetryError
+    from ..watchdog import Watchdog, stall_limit_s
 
     try:
         overrides = [parse_override(item) for item in args.set]
@@ -202,8 +203,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return EXIT_USAGE
     setup_logging(profile.node.id, args.log_level)
+    # From here on a SIGTERM (systemd stopping a node that is still starting) stops cleanly.
+    stop = _stop_on_signals()
     if profile.node.kind == "dock":
-        return run_dock(profile, args)
+        return run_dock(profile, args, stop)
     uri = args.source or profile.source_uri()
     if uri is None:
         return _fail(f"{args.config}: capture: this profile has no camera")
@@ -268,10 +271,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         sink.close()
         return _fail(str(exc))
 
-    stop = _stop_on_signals()
     log.info("edge-node %s: node %s reading %s; state in %s", __version__, profile.node.id, source.name, state_dir)
     node = Node(profile, source, detect=stage, sink=sink, link=link, state_dir=state_dir,
-                profile_path=args.config.resolve(), evidence=evidence, speaker=speaker, poses=poses)
+                profile_path=args.config.resolve(), evidence=evidence, speaker=speaker, poses=poses,
+                watchdog=Watchdog.from_env(stall_s=stall_limit_s(profile.capture)))
     node_ref.append(node)
     try:
         summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
@@ -422,6 +425,9 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     verdicts = verify_store(store, key, None if args.all else args.id)
     store.close()
+    if not verdicts and args.all:  # an empty store has nothing wrong in it
+        print("0 bundle(s): nothing to verify")
+        return EXIT_OK
     if not verdicts:
         return _fail(f"no bundle {args.id}")
     bad = [v for v in verdicts if not v.ok]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,9 +77,10 @@ class EvidenceRecorder:
         self.on_sealed = on_sealed
         self.encoder = encoder  # stopped by shutdown()
         self._closed = False
+        self._storage_checked = 0.0  # monotonic time of the last look for room while degraded
         self.jobs: dict[str, Job] = {}
         self._best: dict[str, Shot] = {}
-        self._work: queue.Queue[Job | None] = queue.Queue()
+        self._work: queue.Queue = queue.Queue()  # Job, RECHECK, or None to stop
         self._worker = threading.Thread(target=self._run, name="evidence-writer", daemon=True)
         self.degraded = store.enforce(config.max_bytes, config.min_free_bytes)
         self.sealed = 0
@@ -152,6 +154,12 @@ class EvidenceRecorder:
 
     def tick(self, now_mono: float | None = None) -> None:
         """Seal bundles whose clip is complete: past its end, or with nothing more to wait for."""
+        if self.degraded and time.monotonic() - self._storage_checked >= STORAGE_RECHECK_S:
+            # Has room come back (the disk was freed, bundles were verified)?  Without this look the
+            # flag would only clear at the next seal, and the next alert would lose its clip for nothing.
+            # The writer thread looks, so that the disk is never scanned on the node's thread.
+            self._storage_checked = time.monotonic()
+            self._work.put(RECHECK)
         for job in list(self.jobs.values()):
             with job.lock:
                 if job.queued or job.sealed_sha is not None:
@@ -244,6 +252,13 @@ class EvidenceRecorder:
             job = self._work.get()
             if job is None:
                 return
+            if job is RECHECK:
+                try:
+                    if self.degraded:
+                        self.degraded = self.store.enforce(self.config.max_bytes, self.config.min_free_bytes)
+                except Exception:  # never let a look at the disk stop the writer
+                    log.exception("evidence: checking for room failed")
+                continue
             try:
                 self._seal(job)
             except Exception:
@@ -312,6 +327,10 @@ class EvidenceRecorder:
         if self.on_sealed is not None:
             self.on_sealed(job.id, sha)
 
+
+# While degraded, look for room again this often (seconds), on the writer thread.
+STORAGE_RECHECK_S = 5.0
+RECHECK = object()
 
 # What a bundle gives up, in this order, when the disk is too full even for its manifest.
 SACRIFICE = ("clip.mp4", "snapshot_after_annotated.jpg", "snapshot_best_annotated.jpg", "snapshot_after.jpg",

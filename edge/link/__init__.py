@@ -113,6 +113,8 @@ class NodeLink:
         sequence = json.loads((folder / "manifest.json").read_text()).get("sequence", 0)
         if self.upload_store.add_bundle(folder.name, folder, manifest_sha256, sequence, kind):
             log.info("upload: bundle %s queued", folder.name)
+        elif self.upload_store.ask_verdict_again(folder.name):
+            log.info("upload: bundle %s was sent whole but its verdict never came; asking the hub again", folder.name)
         self.uploader.wake()
 
     # --- out ----------------------------------------------------------------------------------
@@ -128,6 +130,10 @@ class NodeLink:
 
     def publish_stats(self, stats: dict) -> bool:
         return self.mqtt.publish_now(self.topics.stats, json.dumps(stats).encode(), qos=0)
+
+    def refresh_status(self) -> None:
+        """Re-publish `online` with fresh details (the node calls this when evidence degrades or recovers)."""
+        self.mqtt.refresh_status()
 
     def reply(self, command_id: str | None, name: str | None, ok: bool, error: str | None = None,
               data: dict | None = None) -> None:

@@ -152,6 +152,17 @@ class UploadStore:
                              ("verified" if verified else "rejected", reason, bundle))
             return row[0]
 
+    def ask_verdict_again(self, bundle: str) -> bool:
+        """A bundle sent whole whose verdict never came (the hub's ack was lost, e.g. received as the node
+        stopped): send its manifest again, so that the hub checks it and says its word again."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE bundles SET state = 'uploading' WHERE bundle = ? AND state = 'sent'", (bundle,))
+            if self._db.changes() != 1:
+                return False
+            self._db.execute("UPDATE files SET state = 'pending' WHERE bundle = ? AND name IN (?, ?)",
+                             (bundle, "manifest.json", "manifest.sig"))
+            return True
+
     def bundle_state(self, bundle: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT state FROM bundles WHERE bundle = ?", (bundle,)).fetchone()

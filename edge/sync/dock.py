@@ -80,6 +80,7 @@ class Dock:
         with self._db:
             self._db.execute(SCHEMA)
         self.read_hook: Callable[[Path, int], None] | None = None  # tests: simulate a pulled recorder
+        self.on_progress: Callable[[], None] | None = None  # each block copied or checked (the watchdog)
 
     # --- scanning ----------------------------------------------------------------------------
     def recorders(self) -> list[Path]:
@@ -134,6 +135,7 @@ class Dock:
         for i, (source, st, spooled, digest) in enumerate(copies):
             name = f"{i + 1:04d}_{Path(source).name}"
             os.replace(spooled, folder / name)
+            self._progress()
             files.append(file_entry(folder, name, "dock", source=source,
                                     recorded_at=datetime.fromtimestamp(st.st_mtime, self.tz).isoformat()))
             if files[-1]["sha256"] != digest:
@@ -172,6 +174,7 @@ class Dock:
                 while block := f.read(CHUNK):
                     digest.update(block)
                     done += len(block)
+                    self._progress()
             if done > st.st_size:
                 part.unlink()
                 digest, done = hashlib.sha256(), 0
@@ -191,6 +194,7 @@ class Dock:
                     dst.write(block)
                     digest.update(block)
                     progress.done += len(block)
+                    self._progress()
                     if time.monotonic() - last_report >= self.progress_every_s:
                         log.info("dock: %s", progress.line())
                         last_report = time.monotonic()
@@ -204,12 +208,17 @@ class Dock:
         with open(part, "rb") as f:  # read the copy back: what is on our disk is what was read
             while block := f.read(CHUNK):
                 check.update(block)
+                self._progress()
         if check.hexdigest() != digest.hexdigest():
             part.unlink()
             raise OSError(f"{source}: the copy does not read back as written")
         if st.st_size > 64 * 1024 * 1024:
             log.info("dock: %s", progress.line())
         return part, digest.hexdigest()
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress()
 
     # --- after the hub verified ---------------------------------------------------------------
     def remove_verified(self) -> int:

@@ -29,12 +29,32 @@ class TelemetryError(Exception):
     pass
 
 
-class MavlinkTelemetry:
-    def __init__(self, address: str, track: PoseTrack):
-        self.address = address
+class _Reader:
+    """A reader thread that fills `track` until stopped."""
+
+    def __init__(self, track: PoseTrack):
         self.track = track
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(3)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class MavlinkTelemetry(_Reader):
+    def __init__(self, address: str, track: PoseTrack):
+        super().__init__(track)
+        self.address = address
         self._offset: float | None = None  # Unix time minus the autopilot's boot time
         self._pitch = -90.0
         self.messages = 0
@@ -50,14 +70,10 @@ class MavlinkTelemetry:
         except Exception as exc:
             raise TelemetryError(f"telemetry mavlink:{self.address}: {exc} (expected udpin:HOST:PORT, "
                                  "tcp:HOST:PORT or a serial port /dev/NAME[,BAUD])") from None
-        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(3)
+        super().stop()
         with contextlib.suppress(Exception):
             self._conn.close()
 
@@ -86,22 +102,10 @@ class MavlinkTelemetry:
                                     self._pitch))
 
 
-class JsonlTelemetry:
+class JsonlTelemetry(_Reader):
     def __init__(self, path: Path, track: PoseTrack):
+        super().__init__(track)
         self.path = path
-        self.track = track
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> JsonlTelemetry:
-        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(3)
 
     def _run(self) -> None:
         position = 0

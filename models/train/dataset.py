@@ -11,9 +11,9 @@ makes runs reproducible and resumable.  Layout of DIR:
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sys
 import time
-from multiprocessing import Pool
 from pathlib import Path
 
 import cv2
@@ -59,8 +59,12 @@ def build_dataset(out: str | Path, scenes: int, frames_per_scene: int = 8, first
     seeds = [s for s in range(first_seed, first_seed + scenes) if s not in done]
     jobs = [(str(out), s, frames_per_scene, duration_s) for s in seeds]
     t0, last = time.time(), 0.0
-    with Pool(max(1, workers)) as pool:
-        for k, recs in enumerate(pool.imap_unordered(_render_scene, jobs, chunksize=2), 1):
+    # Workers are spawned, not forked: a fork of a process with threads running (onnxruntime, torch, a
+    # test suite's MQTT clients) can inherit a held lock and hang forever.  One worker renders inline.
+    pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+    results = pool.imap_unordered(_render_scene, jobs, chunksize=2) if pool else map(_render_scene, jobs)
+    try:
+        for k, recs in enumerate(results, 1):
             index["images"].extend(recs)
             now = time.time()
             if now - last > 5 or k == len(jobs):
@@ -71,6 +75,9 @@ def build_dataset(out: str | Path, scenes: int, frames_per_scene: int = 8, first
                       file=sys.stderr, flush=True)
             if k % 200 == 0:
                 _save(index_p, index)
+    finally:
+        if pool:
+            pool.terminate()
     index["images"].sort(key=lambda r: r["file"])
     index["classes"] = list(CLASSES)
     index["stats"] = stats(index["images"])

@@ -7,7 +7,6 @@ line per error), reusing its [scenario], [camera] noise, [[light_changes]] and [
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, field_validator
@@ -19,11 +18,13 @@ from simulator.scenario import (
     LightChange,
     Meta,
     ScenarioError,
+    ScenarioFacts,
     Truth,
     _check_intervals,
     _message,
     _Model,
     lifetime,
+    timeline_problems,
 )
 
 MAX_RANGE_M = 5000.0  # the local flat-ground frame is good to a few km around the origin
@@ -171,7 +172,7 @@ AerialActor = Annotated[AerialPerson | AerialBoat, Field(discriminator="kind")]
 KIND_MODELS = {"person": AerialPerson, "boat": AerialBoat}
 
 
-class AerialScenario(_Model):
+class AerialScenario(ScenarioFacts, _Model):
     """A validated drone scenario; exposes the same properties as simulator.scenario.Scenario."""
 
     aerial: ClassVar[bool] = True
@@ -185,54 +186,8 @@ class AerialScenario(_Model):
     _source: str = PrivateAttr(default="<scenario>")
 
     @property
-    def source(self) -> str:
-        return self._source
-
-    @property
-    def name(self) -> str:
-        return self.meta.name
-
-    @property
-    def site(self) -> str:
-        return self.meta.site
-
-    @property
-    def seed(self) -> int:
-        return self.meta.seed
-
-    @property
-    def fps(self) -> float:
-        return self.meta.fps
-
-    @property
-    def duration_s(self) -> float:
-        return self.meta.duration_s
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.meta.size
-
-    @property
-    def start(self) -> datetime:
-        return self.meta.start
-
-    @property
-    def lighting(self) -> str:
-        return self.meta.lighting
-
-    @property
-    def n_frames(self) -> int:
-        return max(1, int(round(self.duration_s * self.fps)))
-
-    @property
     def frame(self) -> LocalFrame:
         return LocalFrame(*self.world.origin)
-
-    def actor(self, actor_id: str):
-        for a in self.actors:
-            if a.id == actor_id:
-                return a
-        raise KeyError(actor_id)
 
     def world_document(self) -> dict:
         """The geofences in [lat, lon] as written to truth.json: what a node's zones are made from."""
@@ -276,25 +231,7 @@ def _cross_checks(sc: AerialScenario) -> list[tuple[str, str]]:
                 if s < life[0] or e > life[1]:
                     out.append((f"actors[{i}].rod[{j}]",
                                 f"[{s:g}, {e:g}] is outside the actor's lifetime [{life[0]:g}, {life[1]:g}]"))
-    for i, lc in enumerate(sc.light_changes):
-        if lc.end_s <= lc.start_s:
-            out.append((f"light_changes[{i}].end_s", f"must be after start_s ({lc.start_s:g}), got {lc.end_s:g}"))
-    zones = list(sc.world.polygons())
-    for i, tr in enumerate(sc.truth):
-        if tr.end_s <= tr.start_s:
-            out.append((f"truth[{i}].end_s", f"must be after start_s ({tr.start_s:g}), got {tr.end_s:g}"))
-        if tr.end_s > dur:
-            out.append((f"truth[{i}].end_s", f"{tr.end_s:g} is after the scenario ends (duration_s = {dur:g})"))
-        if tr.zone not in zones:
-            out.append((f"truth[{i}].zone", f"{tr.zone!r} is not a [world] polygon (use one of: {', '.join(zones)})"))
-        for j, aid in enumerate(tr.actors):
-            if aid not in seen:
-                out.append((f"truth[{i}].actors[{j}]", f"unknown actor {aid!r}"))
-                continue
-            life = lifetime(sc.actors[seen[aid]].path, dur)
-            if life[1] < tr.start_s or life[0] > tr.end_s:
-                out.append((f"truth[{i}].actors[{j}]",
-                            f"actor {aid!r} exists only during [{life[0]:g}, {life[1]:g}], not in [{tr.start_s:g}, {tr.end_s:g}]"))
+    out += timeline_problems(sc, list(sc.world.polygons()), "a [world] polygon", seen)
     return out
 
 

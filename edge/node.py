@@ -216,13 +216,12 @@ class Node:
             self._frames_at_report = d.frames
         parts.append(f"source {self.source.state.value} | frames {s.captured} | dropped {s.dropped} "
                      f"| reconnects {s.reconnects}")
+        link = "no link"
         if self.link is not None:
-            parts.append(f"link {'up' if self.link.mqtt.connected.is_set() else 'down'} "
-                         f"| outbox {self.link.outbox.depth()}")
+            link = f"link {'up' if self.link.mqtt.connected.is_set() else 'down'} | outbox {self.link.outbox.depth()}"
+            parts.append(link)
         log.info(" | ".join(parts))
-        self.watchdog.status(f"fps {rate:.1f}, source {self.source.state.value}" + (
-            f", link {'up' if self.link.mqtt.connected.is_set() else 'down'}, outbox {self.link.outbox.depth()}"
-            if self.link is not None else ", no link"))
+        self.watchdog.status(f"fps {rate:.1f}, source {self.source.state.value}, {link.replace(' |', ',')}")
 
     # --- stats ---------------------------------------------------------------------------------
     def stats(self) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -177,3 +178,53 @@ def test_mqtt_3_1_1_works_too(tmp_path, broker):
     finally:
         link.stop()
         hub.close()
+
+
+def test_a_message_logged_but_cut_off_before_the_outbox_is_sent_at_the_next_start(tmp_path, broker, level_clip):
+    """Power cut between the lifecycle log's fsync and the outbox commit: the next start sends it."""
+    from edge.rules import JsonlSink, read_events
+
+    from .conftest import PROFILES, run_cli
+
+    state = tmp_path / "state"
+    hub = Subscriber(broker, ["edge/+/alert"]).wait_ready()
+    first = NodeLink(load_profile(write_profile(tmp_path, broker, node="reservoir-01")), state, "test").start()
+    first.publish_alert({"id": "v-queued", "stage": "alert"})  # logged and queued: nothing to redo
+    first.stop()
+    sink = JsonlSink(state / "lifecycle.jsonl")
+    sink.write({"id": "v-queued", "stage": "alert"})
+    sink.write({"id": "v-cut", "stage": "warning", "node": "reservoir-01"})  # logged; the power went here
+    sink.close()
+    with open(state / "lifecycle.jsonl", "ab") as f:
+        f.write(b'{"id": "v-torn", "sta')  # and a line torn by the cut
+    try:
+        args = ["edge-node", "run", "--config", str(PROFILES / "reservoir.toml"), "--state-dir", str(state),
+                "--source", f"file:{level_clip}?loop=1", "--duration", "4",
+                "--set", "link.host=\"127.0.0.1\"", "--set", f"link.port={broker.port}", "--set", "evidence.enabled=false"]
+        env = {**os.environ, "EDGE_MQTT_PASSWORD": "unused"}  # the test broker lets anyone in
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "v-cut warning was logged but never queued" in result.stderr
+        assert hub.wait_for(lambda m: any(a["id"] == "v-cut" for a in alerts(m, "edge/reservoir-01/alert")), timeout=20)
+        assert "v-queued" not in result.stderr  # the outbox had taken that one: not queued twice
+        again = run_cli(*args, env=env)  # the outbox took it: a second start sends nothing again
+        assert again.returncode == 0 and "never queued" not in again.stderr, again.stderr[-2000:]
+        sink = JsonlSink(state / "lifecycle.jsonl")  # the torn line was ended: the next one stays whole
+        sink.write({"id": "v-after", "stage": "alert"})
+        sink.close()
+        assert [e["id"] for e in read_events(state / "lifecycle.jsonl")][-1] == "v-after"
+    finally:
+        hub.close()
+
+
+def test_tail_events_reads_only_whole_lines_of_the_window(tmp_path):
+    from edge.rules import JsonlSink, tail_events
+
+    sink = JsonlSink(tmp_path / "l.jsonl")
+    for i in range(1000):
+        sink.write({"id": f"v{i:04d}", "stage": "alert"})
+    sink.close()
+    tail = tail_events(tmp_path / "l.jsonl", max_bytes=4096)
+    assert tail and tail[-1]["id"] == "v0999" and 4096 // 40 <= len(tail) < 1000
+    assert [int(e["id"][1:]) for e in tail] == list(range(1000 - len(tail), 1000))
+    assert tail_events(tmp_path / "missing.jsonl") == []

@@ -187,7 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..link import LinkError, NodeLink
     from ..node import Node
     from ..pipeline import build_detection
-    from ..rules import JsonlSink
+    from ..rules import JsonlSink, tail_events
     from ..speaker import SpeakError
     from ..telemetry.sources import TelemetryError
     from ..watchdog import Watchdog, stall_limit_s
@@ -247,6 +247,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             _close_evidence(evidence)
             sink.close()
             return _fail(str(exc))
+    if link is not None:
+        link.requeue_logged(tail_events(sink.path))
     if link is not None and evidence is not None and link.upload_store is not None:
         evidence.on_sealed = lambda bundle, sha: link.queue_bundle(evidence.store.folder(bundle), sha)
         for row in evidence.store.rows():  # what earlier runs sealed and the hub has not verified yet

@@ -128,6 +128,18 @@ class NodeLink:
             log.critical("outbox: cannot store %s %s (%s); %s", message["id"], message["stage"], exc,
                          "published directly" if sent else "NOT DELIVERED: the hub is unreachable too")
 
+    def requeue_logged(self, messages: list[dict]) -> int:
+        """Commit the lifecycle messages the node logged but its outbox never took (a power cut between
+        the two writes); returns how many."""
+        ids = {f"{m['id']}:{m['stage']}": m for m in messages if "id" in m and "stage" in m}
+        known = self.outbox.handed(list(ids))
+        missing = [m for key, m in ids.items() if key not in known]
+        for message in missing:
+            log.warning("outbox: %s %s was logged but never queued (interrupted); queued now",
+                        message["id"], message["stage"])
+            self.publish_alert(message)
+        return len(missing)
+
     def publish_stats(self, stats: dict) -> bool:
         return self.mqtt.publish_now(self.topics.stats, json.dumps(stats).encode(), qos=0)
 

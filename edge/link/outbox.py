@@ -20,6 +20,7 @@ from pathlib import Path
 import apsw
 
 DROPPABLE = ("stats",)
+HANDED_KEEP_S = 90 * 86400
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -31,6 +32,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind TEXT NOT NULL,
     msg_id TEXT,
     created REAL NOT NULL
+);
+-- the id of every alert message ever committed here (kept 90 days): what the node's own lifecycle
+-- log holds and this table does not was cut off by a power cut between the two writes
+CREATE TABLE IF NOT EXISTS handed (
+    msg_id TEXT PRIMARY KEY,
+    at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead (
     seq INTEGER PRIMARY KEY,
@@ -75,6 +82,7 @@ class Outbox:
         self._db = connect(self.path)
         with self._db:
             self._db.execute(SCHEMA)
+            self._db.execute("DELETE FROM handed WHERE at < ?", (time.time() - HANDED_KEEP_S,))
         self._count, self._bytes = self._db.execute(
             "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").fetchone()
         self.over_limit = False
@@ -97,6 +105,8 @@ class Outbox:
                     "INSERT INTO outbox (topic, payload, qos, retain, kind, msg_id, created) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (topic, payload, qos, int(retain), kind, msg_id, now))
                 seqs.append(self._db.last_insert_rowid())
+                if kind == "alert" and msg_id:
+                    self._db.execute("INSERT OR IGNORE INTO handed (msg_id, at) VALUES (?, ?)", (msg_id, now))
                 self._count += 1
                 self._bytes += len(payload)
             self._enforce_bounds()
@@ -162,6 +172,12 @@ class Outbox:
 
     def clear_wake(self) -> None:
         self._wakeup.clear()
+
+    def handed(self, msg_ids: list[str]) -> set[str]:
+        """Which of these alert message ids were ever committed here."""
+        with self._lock:
+            return {m for m in msg_ids
+                    if self._db.execute("SELECT 1 FROM handed WHERE msg_id = ?", (m,)).fetchone()}
 
     def depth(self) -> int:
         return self._count

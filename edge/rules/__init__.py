@@ -3,7 +3,7 @@
 from .engine import RuleEngine
 from .lifecycle import LifecycleEvent, Violation
 from .schedule import Schedule
-from .sink import JsonlSink, read_events
+from .sink import JsonlSink, read_events, tail_events
 from .zones import Zone
 
-__all__ = ["JsonlSink", "LifecycleEvent", "RuleEngine", "Schedule", "Violation", "Zone", "read_events"]
+__all__ = ["JsonlSink", "LifecycleEvent", "RuleEngine", "Schedule", "Violation", "Zone", "read_events", "tail_events"]

@@ -178,9 +178,10 @@ class TcpProxy:
                 await self._flowing.wait()  # read before a stall began: held until it ends
                 if self.mode == "drop" or writer.is_closing():
                     break
+                # counted before the write, so that whoever received the bytes sees them counted
+                setattr(self.stats, counter, getattr(self.stats, counter) + len(data))
                 writer.write(data)
                 await writer.drain()
-                setattr(self.stats, counter, getattr(self.stats, counter) + len(data))
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:

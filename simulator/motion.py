@@ -11,7 +11,24 @@ from collections.abc import Callable
 import numpy as np
 
 
-class Path:
+class Keyframed:
+    """Keyframe times `t` and a lifetime [t0, t1]: which segment an instant falls in."""
+
+    t: list[float]
+    t0: float
+    t1: float
+
+    def alive(self, t: float) -> bool:
+        return self.t0 <= t <= self.t1
+
+    def _seg(self, t: float) -> int:
+        """Index of the segment [t_i, t_i+1] containing t (the later one at a keyframe), -1 if none."""
+        if len(self.t) < 2 or t < self.t0 or t > self.t[-1]:
+            return -1
+        return min(bisect.bisect_right(self.t, t) - 1, len(self.t) - 2)
+
+
+class Path(Keyframed):
     """Piecewise-linear path of an actor's bottom-centre in relative image coordinates."""
 
     def __init__(self, keys: list[tuple[float, float, float]], duration_s: float, size: tuple[int, int],
@@ -37,14 +54,6 @@ class Path:
             self.vy_px.append(dy / dt)
         self._ppm = px_per_m
 
-    def alive(self, t: float) -> bool:
-        return self.t0 <= t <= self.t1
-
-    def _seg(self, t: float) -> int:
-        """Index of the segment [t_i, t_i+1] containing t (the later one at a keyframe), -1 if none."""
-        if len(self.t) < 2 or t < self.t0 or t > self.t[-1]:
-            return -1
-        return min(bisect.bisect_right(self.t, t) - 1, len(self.t) - 2)
 
     def at(self, t: float) -> tuple[float, float]:
         i = self._seg(t)

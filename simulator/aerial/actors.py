@@ -8,7 +8,6 @@ only (no simulation state), so any frame renders on its own.
 
 from __future__ import annotations
 
-import bisect
 import math
 
 import cv2
@@ -19,7 +18,7 @@ from simulator.actors.base import stable_rng
 from simulator.aerial.view import View
 from simulator.canvas import Canvas
 from simulator.lighting import Look
-from simulator.motion import in_intervals
+from simulator.motion import Keyframed, in_intervals
 from simulator.palette import (
     BOTTOMS,
     BRIGHT,
@@ -37,7 +36,7 @@ from simulator.palette import (
 CIRCLE = [(math.cos(a), math.sin(a)) for a in np.linspace(0, 2 * math.pi, 14, endpoint=False)]
 
 
-class GeoPath:
+class GeoPath(Keyframed):
     """Keyframes [t, lat, lon] as local metres: position, velocity and facing at any time."""
 
     def __init__(self, keys, frame: LocalFrame, duration_s: float):
@@ -48,14 +47,6 @@ class GeoPath:
         self.m = [0.0]
         for a, b in zip(self.p, self.p[1:], strict=False):
             self.m.append(self.m[-1] + math.dist(a, b))
-
-    def alive(self, t: float) -> bool:
-        return self.t0 <= t <= self.t1
-
-    def _seg(self, t: float) -> int:
-        if len(self.t) < 2 or t < self.t0 or t > self.t[-1]:
-            return -1
-        return min(bisect.bisect_right(self.t, t) - 1, len(self.t) - 2)
 
     def at(self, t: float) -> tuple[float, float]:
         i = self._seg(t)

@@ -6,7 +6,7 @@
 - gated_cpu_ratio: CPU seconds per frame with the gate on / off over a mostly static scenario
   (target <= 0.20); still_cpu_ratio: the same for a scene where nothing moves at all.
 
-Usage: python bench/pipeline.py [--model models/default] [--frames 150] [--static-scenario NAME]
+Usage: python bench/pipeline.py [--model models/default] [--frames 150] [--rounds 5] [--static-scenario NAME]
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=REPO / "models" / "default")
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--busy-scenario", default="market_dusk_busy_mixed")
-    parser.add_argument("--static-scenario", default="reservoir_dusk_two_anglers")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of raw and pipeline loops")
+    # Mostly static: for its first minute one angler sits still at the water and fishes (the rod and
+    # the water move a little); nobody walks by.
+    parser.add_argument("--static-scenario", default="reservoir_night_angler")
     args = parser.parse_args(argv)
 
     detector = Detector(args.model)
@@ -81,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     busy, _ = render_frames(args.busy_scenario, args.frames)
     static, _ = render_frames(args.static_scenario, args.frames * 2)
 
-    raw_fps = raw_loop(detector, busy)
-    pipeline_fps, _ = stage_loop(DetectionStage(detector, MotionConfig(enabled=False)), busy)
+    # Alternate the two loops and keep each one's best: on a shared machine a neighbour's burst then
+    # slows one round, not one side of the ratio.
+    raw_fps = pipeline_fps = 0.0
+    for _ in range(args.rounds):
+        raw_fps = max(raw_fps, raw_loop(detector, busy))
+        pipeline_fps = max(pipeline_fps, stage_loop(DetectionStage(detector, MotionConfig(enabled=False)), busy)[0])
     _, cpu_off = stage_loop(DetectionStage(detector, MotionConfig(enabled=False)), static)
     gated = DetectionStage(detector, MotionConfig(enabled=True))
     _, cpu_on = stage_loop(gated, static)
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(args.model), "input": list(detector.input_size), "threads": os.cpu_count(),
         "frames": len(busy), "frame_size": [busy[0].image.shape[1], busy[0].image.shape[0]],
         "raw_fps": round(raw_fps, 2), "pipeline_fps": round(pipeline_fps, 2),
-        "ratio": round(pipeline_fps / raw_fps, 3), "ratio_target": 0.90,
+        "ratio": round(pipeline_fps / raw_fps, 3), "ratio_target": 0.90, "rounds": args.rounds,
         "static_scenario": args.static_scenario, "static_frames": len(static),
         "cpu_ms_per_frame_gate_off": round(cpu_off * 1000, 2), "cpu_ms_per_frame_gate_on": round(cpu_on * 1000, 2),
         "gated_cpu_ratio": round(cpu_on / cpu_off, 3), "gated_cpu_ratio_target": 0.20,

@@ -1,9 +1,10 @@
 """Evidence upload benchmark against a local mosquitto: prints one JSON object.
 
 - goodput_ratio: the uploader's goodput (file bytes per second, from queueing the file to the
-  receiver's confirmation of the assembled, checksum-verified file) / a plain paho QoS 1 publish of
-  the same bytes in the same segment sizes to a plain subscriber, timed until it has them all
-  (target >= 0.8);
+  receiver's confirmation of the assembled, checksum-verified file; the receiver is `edge-hub
+  receive` in its own process, as at a hub) / a plain paho QoS 1 publish of the same bytes in the
+  same segment sizes to a plain subscriber, timed until it has them all (target >= 0.8); also with
+  the receiver in this process, sharing its interpreter lock with the uploader;
 - resent_bytes_after_disconnect: bytes the receiver got more than once when the node's connection
   is cut (socket shut down, no goodbye) at 50% of an upload (target <= one segment).
 
@@ -69,6 +70,28 @@ class HubThread:
         self._stop.set()
         self._thread.join(5)
         self.client.loop_stop()
+
+
+class HubProcess:
+    """`edge-hub receive` in its own process, as deployed (the hub is another machine): the node's
+    uploader and the receiver do not share one interpreter lock."""
+
+    def __init__(self, broker: Broker, root: Path):
+        import subprocess
+
+        root.mkdir(parents=True)
+        generate_keypair(root / "hub.key", root / "hub.pub")
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "edge-hub"), "receive", "--broker",
+                                      broker.address, "--dir", str(root), "--key", str(root / "hub.key")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in self.proc.stderr:
+            if "receiving evidence" in line:
+                break
+        time.sleep(0.5)  # subscribed
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def make_bundle(folder: Path, size: int) -> tuple[Path, str]:
@@ -161,9 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         bundle, digest = make_bundle(folder, size)
         print(f"raw QoS 1 publish of {args.mbytes:g} MB...", file=sys.stderr)
         raw = raw_publish(broker, (bundle / "clip.mp4").read_bytes(), args.segment)
-        hub = HubThread(broker, folder / "hub")
-        print("upload...", file=sys.stderr)
+        hub = HubProcess(broker, folder / "hub")
+        print("upload (receiver in its own process)...", file=sys.stderr)
         goodput = upload_once(broker, folder, bundle, digest, args.segment, None)
+        hub.close()
+        hub = HubThread(broker, folder / "hub1")
+        print("upload (receiver in this process)...", file=sys.stderr)
+        goodput_shared = upload_once(broker, folder, bundle, digest, args.segment, None)
         hub.close()
         hub = HubThread(broker, folder / "hub2")
         print("upload with the link cut at 50%...", file=sys.stderr)
@@ -179,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "bytes": size, "segment_bytes": args.segment,
         "raw_publish_mb_s": round(raw / 1e6, 2), "upload_goodput_mb_s": round(goodput / 1e6, 2),
         "goodput_ratio": round(goodput / raw, 3), "goodput_ratio_target": 0.8,
+        "goodput_ratio_receiver_in_process": round(goodput_shared / raw, 3),
         "resent_bytes_after_disconnect": resent, "resent_target_bytes": args.segment,
     }))
     return 0

@@ -12,11 +12,13 @@ import numpy as np
 
 
 class Keyframed:
-    """Keyframe times `t` and a lifetime [t0, t1]: which segment an instant falls in."""
+    """Keyframe times `t`, a lifetime [t0, t1] and the metres covered at each keyframe `m`: which
+    segment an instant falls in, how far the path has come and how fast it goes."""
 
     t: list[float]
     t0: float
     t1: float
+    m: list[float]
 
     def alive(self, t: float) -> bool:
         return self.t0 <= t <= self.t1
@@ -26,6 +28,19 @@ class Keyframed:
         if len(self.t) < 2 or t < self.t0 or t > self.t[-1]:
             return -1
         return min(bisect.bisect_right(self.t, t) - 1, len(self.t) - 2)
+
+    def speed_mps(self, t: float) -> float:
+        i = self._seg(t)
+        if i < 0:
+            return 0.0
+        return (self.m[i + 1] - self.m[i]) / (self.t[i + 1] - self.t[i])
+
+    def metres(self, t: float) -> float:
+        i = self._seg(t)
+        if i < 0:
+            return self.m[0] if t < self.t0 else self.m[-1]
+        f = (t - self.t[i]) / (self.t[i + 1] - self.t[i])
+        return self.m[i] + f * (self.m[i + 1] - self.m[i])
 
 
 class Path(Keyframed):
@@ -67,21 +82,8 @@ class Path(Keyframed):
         i = self._seg(t)
         return (self.vx_px[i], self.vy_px[i]) if i >= 0 else (0.0, 0.0)
 
-    def speed_mps(self, t: float) -> float:
-        i = self._seg(t)
-        if i < 0:
-            return 0.0
-        return (self.m[i + 1] - self.m[i]) / (self.t[i + 1] - self.t[i])
-
     def moving(self, t: float) -> bool:
         return self.speed_mps(t) > 0.05
-
-    def metres(self, t: float) -> float:
-        i = self._seg(t)
-        if i < 0:
-            return self.m[0] if t < self.t0 else self.m[-1]
-        f = (t - self.t[i]) / (self.t[i + 1] - self.t[i])
-        return self.m[i] + f * (self.m[i + 1] - self.m[i])
 
     def heading(self, t: float, default: int) -> int:
         """+1 facing right, -1 left: the current horizontal motion, else the last one, else the next."""

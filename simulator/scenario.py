@@ -341,6 +341,21 @@ def _message(err: dict, root: Any = None, kinds: dict | None = None) -> tuple[st
 
 def _cross_checks(sc: Scenario) -> list[tuple[str, str]]:
     """Problems that involve more than one field; pydantic has already checked each field alone."""
+    out, seen = actor_problems(sc, PersonActor)
+    for i, a in enumerate(sc.actors):
+        if isinstance(a, StallActor):
+            life = lifetime(a.path, sc.duration_s)
+            busy = a.setup_s + (a.teardown_s if len(a.path) > 1 else 0.0)
+            if busy > life[1] - life[0]:
+                out.append((f"actors[{i}].setup_s",
+                            f"setup_s + teardown_s ({busy:g}) is longer than the stall exists ({life[1] - life[0]:g} s)"))
+    out += timeline_problems(sc, TRUTH_ZONES[sc.site], f"a zone of site {sc.site}", seen)
+    return out
+
+
+def actor_problems(sc, person_type: type) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """Duplicate actor ids, keyframes after the end, rods outside their person's lifetime (any kind of
+    scenario); also returns the actor ids with their index."""
     out: list[tuple[str, str]] = []
     dur = sc.duration_s
     seen: dict[str, int] = {}
@@ -348,22 +363,16 @@ def _cross_checks(sc: Scenario) -> list[tuple[str, str]]:
         if a.id in seen:
             out.append((f"actors[{i}].id", f"duplicate id {a.id!r} (also actors[{seen[a.id]}])"))
         seen.setdefault(a.id, i)
-        for j, (t, _x, _y) in enumerate(a.path):
+        for j, (t, *_where) in enumerate(a.path):
             if t > dur:
                 out.append((f"actors[{i}].path[{j}]", f"time {t:g} is after the scenario ends (duration_s = {dur:g})"))
-        life = lifetime(a.path, dur)
-        if isinstance(a, PersonActor):
+        if isinstance(a, person_type):
+            life = lifetime(a.path, dur)
             for j, (s, e) in enumerate(a.rod):
                 if s < life[0] or e > life[1]:
                     out.append((f"actors[{i}].rod[{j}]",
                                 f"[{s:g}, {e:g}] is outside the actor's lifetime [{life[0]:g}, {life[1]:g}]"))
-        if isinstance(a, StallActor):
-            busy = a.setup_s + (a.teardown_s if len(a.path) > 1 else 0.0)
-            if busy > life[1] - life[0]:
-                out.append((f"actors[{i}].setup_s",
-                            f"setup_s + teardown_s ({busy:g}) is longer than the stall exists ({life[1] - life[0]:g} s)"))
-    out += timeline_problems(sc, TRUTH_ZONES[sc.site], f"a zone of site {sc.site}", seen)
-    return out
+    return out, seen
 
 
 def timeline_problems(sc, zones, zone_kind: str, seen: dict[str, int]) -> list[tuple[str, str]]:

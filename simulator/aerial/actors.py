@@ -56,17 +56,6 @@ class GeoPath(Keyframed):
         (ax, ay), (bx, by) = self.p[i], self.p[i + 1]
         return ax + f * (bx - ax), ay + f * (by - ay)
 
-    def speed(self, t: float) -> float:
-        i = self._seg(t)
-        return 0.0 if i < 0 else (self.m[i + 1] - self.m[i]) / (self.t[i + 1] - self.t[i])
-
-    def metres(self, t: float) -> float:
-        i = self._seg(t)
-        if i < 0:
-            return self.m[0] if t < self.t0 else self.m[-1]
-        f = (t - self.t[i]) / (self.t[i + 1] - self.t[i])
-        return self.m[i] + f * (self.m[i + 1] - self.m[i])
-
     def heading(self, t: float, default: float) -> float:
         """Degrees clockwise from north: the current motion, else the last one, else the next one."""
         def seg_heading(j: int) -> float | None:
@@ -199,7 +188,7 @@ class AerialPersonActor(AerialActor):
         return math.degrees(math.atan2(d[0], d[1])) % 360
 
     def facing(self, t: float) -> float:
-        if self.path.speed(t) < 0.1 and self.spec.facing_deg is not None:
+        if self.path.speed_mps(t) < 0.1 and self.spec.facing_deg is not None:
             return self.spec.facing_deg % 360
         return self.path.heading(t, self.spec.facing_deg if self.spec.facing_deg is not None else self.default_heading)
 
@@ -207,7 +196,7 @@ class AerialPersonActor(AerialActor):
         e, n = self.ground(t)
         base = np.array([e, n, 0.0])
         rod = self.rod_out(t)
-        moving = self.path.speed(t) > 0.1
+        moving = self.path.speed_mps(t) > 0.1
         heading = self.rod_heading(t, ctx) if rod and not moving and self.spec.facing_deg is None else self.facing(t)
         fwd, right = _frame_vectors(heading)
         k = self.height / 1.7
@@ -217,7 +206,7 @@ class AerialPersonActor(AerialActor):
         head_z = sh_z + 0.18 * k
         ppm = view.ppm(base + (0, 0, hip_z))
         self.shadow(cv, view, ctx, base, 0.22, self.height * (0.75 if sit else 1.0))
-        stride = math.sin(self.path.metres(t) * 2 * math.pi / 1.4) * min(self.path.speed(t) / 1.3, 1.0) * 0.32
+        stride = math.sin(self.path.metres(t) * 2 * math.pi / 1.4) * min(self.path.speed_mps(t) / 1.3, 1.0) * 0.32
         if sit:  # a small stool (unlabelled scenery), then thighs forward and shins down
             seat = _ring(base + (0, 0, 0.38), fwd, right, 0.16, 0.16)
             stool = _hull(view, _ring(base, fwd, right, 0.16, 0.16), seat)
@@ -343,11 +332,11 @@ class AerialBoatActor(AerialActor):
         self.phase = float(r.uniform(0, 2 * math.pi))
 
     def heading(self, t: float) -> float:
-        if self.path.speed(t) < 0.1 and self.spec.heading_deg is not None:
+        if self.path.speed_mps(t) < 0.1 and self.spec.heading_deg is not None:
             base = self.spec.heading_deg
         else:
             base = self.path.heading(t, self.spec.heading_deg if self.spec.heading_deg is not None else self.default_heading)
-        still = self.path.speed(t) < 0.1
+        still = self.path.speed_mps(t) < 0.1
         return (base + (4.0 * math.sin(t * 0.12 + self.phase) if still else 0.0)) % 360  # a moored boat swings
 
     def outline(self, centre, fwd, right, scale: float = 1.0, z: float = 0.0) -> np.ndarray:
@@ -361,7 +350,7 @@ class AerialBoatActor(AerialActor):
         e, n = self.ground(t)
         base = np.array([e, n, 0.0])
         fwd, right = _frame_vectors(self.heading(t))
-        speed = self.path.speed(t)
+        speed = self.path.speed_mps(t)
         ppm = view.ppm(base)
         self._water_marks(cv, view, ctx, base, fwd, right, speed)
         cv.begin("boat", self.id)

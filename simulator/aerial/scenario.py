@@ -23,7 +23,7 @@ from simulator.scenario import (
     _check_intervals,
     _message,
     _Model,
-    lifetime,
+    actor_problems,
     timeline_problems,
 )
 
@@ -215,22 +215,12 @@ def _cross_checks(sc: AerialScenario) -> list[tuple[str, str]]:
             out.append((f"drone.path[{j}]", f"time {t:g} is after the scenario ends (duration_s = {dur:g})"))
         if _far(frame, lat, lon) > MAX_RANGE_M:
             out.append((f"drone.path[{j}]", f"more than {MAX_RANGE_M:g} m from world.origin"))
-    seen: dict[str, int] = {}
+    problems, seen = actor_problems(sc, AerialPerson)
+    out += problems
     for i, a in enumerate(sc.actors):
-        if a.id in seen:
-            out.append((f"actors[{i}].id", f"duplicate id {a.id!r} (also actors[{seen[a.id]}])"))
-        seen.setdefault(a.id, i)
-        for j, (t, lat, lon) in enumerate(a.path):
-            if t > dur:
-                out.append((f"actors[{i}].path[{j}]", f"time {t:g} is after the scenario ends (duration_s = {dur:g})"))
+        for j, (_t, lat, lon) in enumerate(a.path):
             if _far(frame, lat, lon) > MAX_RANGE_M:
                 out.append((f"actors[{i}].path[{j}]", f"more than {MAX_RANGE_M:g} m from world.origin"))
-        life = lifetime(a.path, dur)
-        if isinstance(a, AerialPerson):
-            for j, (s, e) in enumerate(a.rod):
-                if s < life[0] or e > life[1]:
-                    out.append((f"actors[{i}].rod[{j}]",
-                                f"[{s:g}, {e:g}] is outside the actor's lifetime [{life[0]:g}, {life[1]:g}]"))
     out += timeline_problems(sc, list(sc.world.polygons()), "a [world] polygon", seen)
     return out
 

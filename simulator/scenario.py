@@ -421,12 +421,18 @@ def validate_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scena
         from simulator.aerial.scenario import validate_aerial
 
         return validate_aerial(data, source)
+    return validated(Scenario, data, source, _cross_checks)
+
+
+def validated(model, data: dict[str, Any], source: str, cross_checks, kinds: dict | None = None):
+    """`model` validated from `data`, then its cross-field checks; every problem as one ScenarioError."""
     try:
-        sc = Scenario.model_validate(data)
+        sc = model.model_validate(data)
     except ValidationError as e:
-        problems = [f"{source}: {loc}: {msg}" for loc, msg in (_message(err) for err in e.errors())]
+        problems = [f"{source}: {loc}: {msg}" for loc, msg in
+                    (_message(err, model, kinds) for err in e.errors())]
         raise ScenarioError(problems) from None
-    cross = _cross_checks(sc)
+    cross = cross_checks(sc)
     if cross:
         raise ScenarioError([f"{source}: {loc}: {msg}" for loc, msg in cross])
     sc._source = source

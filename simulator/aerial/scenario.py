@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, PrivateAttr, field_validator
 
 from edge.geo import LocalFrame
 from simulator.scenario import (
@@ -17,14 +17,13 @@ from simulator.scenario import (
     Interval,
     LightChange,
     Meta,
-    ScenarioError,
     ScenarioFacts,
     Truth,
     _check_intervals,
-    _message,
     _Model,
     actor_problems,
     timeline_problems,
+    validated,
 )
 
 MAX_RANGE_M = 5000.0  # the local flat-ground frame is good to a few km around the origin
@@ -227,14 +226,4 @@ def _cross_checks(sc: AerialScenario) -> list[tuple[str, str]]:
 
 def validate_aerial(data: dict[str, Any], source: str = "<scenario>") -> AerialScenario:
     """Validate parsed TOML of a drone scenario; raise ScenarioError listing every problem found."""
-    try:
-        sc = AerialScenario.model_validate(data)
-    except ValidationError as e:
-        problems = [f"{source}: {loc}: {msg}" for loc, msg in
-                    (_message(err, AerialScenario, KIND_MODELS) for err in e.errors())]
-        raise ScenarioError(problems) from None
-    cross = _cross_checks(sc)
-    if cross:
-        raise ScenarioError([f"{source}: {loc}: {msg}" for loc, msg in cross])
-    sc._source = source
-    return sc
+    return validated(AerialScenario, data, source, _cross_checks, KIND_MODELS)

@@ -8,7 +8,7 @@
 - resent_bytes_after_disconnect: bytes the receiver got more than once when the node's connection
   is cut (socket shut down, no goodbye) at 50% of an upload (target <= one segment).
 
-Usage: python bench/upload.py [--mbytes 32] [--segment 262144]
+Usage: python bench/upload.py [--mbytes 32] [--segment 262144] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -176,17 +176,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mbytes", type=float, default=32)
     parser.add_argument("--segment", type=int, default=256 * 1024)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="edge-bench-upload-"))
     size = int(args.mbytes * 1024 * 1024)
     broker = Broker(folder / "broker").start()
     try:
         bundle, digest = make_bundle(folder, size)
-        print(f"raw QoS 1 publish of {args.mbytes:g} MB...", file=sys.stderr)
-        raw = raw_publish(broker, (bundle / "clip.mp4").read_bytes(), args.segment)
+        data = (bundle / "clip.mp4").read_bytes()
         hub = HubProcess(broker, folder / "hub")
-        print("upload (receiver in its own process)...", file=sys.stderr)
-        goodput = upload_once(broker, folder, bundle, digest, args.segment, None)
+        # Alternate rounds and keep each side's best: this machine is shared, and one slow moment
+        # should not decide the ratio either way.
+        raws, goodputs = [], []
+        for round_no in range(args.rounds):
+            print(f"round {round_no + 1}/{args.rounds}: raw QoS 1 publish of {args.mbytes:g} MB, then the upload "
+                  "(receiver in its own process)...", file=sys.stderr)
+            raws.append(raw_publish(broker, data, args.segment))
+            goodputs.append(upload_once(broker, folder, bundle, digest, args.segment, None))
+        raw, goodput = max(raws), max(goodputs)
         hub.close()
         hub = HubThread(broker, folder / "hub1")
         print("upload (receiver in this process)...", file=sys.stderr)
@@ -205,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "bytes": size, "segment_bytes": args.segment,
         "raw_publish_mb_s": round(raw / 1e6, 2), "upload_goodput_mb_s": round(goodput / 1e6, 2),
-        "goodput_ratio": round(goodput / raw, 3), "goodput_ratio_target": 0.8,
+        "goodput_ratio": round(goodput / raw, 3), "goodput_ratio_target": 0.8, "rounds": args.rounds,
+        "raw_publish_mb_s_rounds": [round(r / 1e6) for r in raws],
+        "upload_goodput_mb_s_rounds": [round(g / 1e6) for g in goodputs],
         "goodput_ratio_receiver_in_process": round(goodput_shared / raw, 3),
         "resent_bytes_after_disconnect": resent, "resent_target_bytes": args.segment,
     }))

@@ -41,3 +41,18 @@ def test_a_refused_message_is_set_aside(tmp_path):
     seq = box.put("t/alert", b"x")
     box.bury(seq, "Not authorized")
     assert box.depth() == 0 and box.dead_count() == 1 and box.pending() == []
+
+
+def test_acks_out_of_order_with_gaps_and_repeats_keep_the_counts_true(tmp_path):
+    """PUBACKs come nearly in order, and a stats row may have been dropped while in flight: the
+    outbox deletes exactly the acknowledged rows and its depth and bytes stay those of the table."""
+    box = Outbox(tmp_path / "o.db", max_messages=8)
+    seqs = [box.put("t/alert", f"message-{i}".encode(), kind="stats" if i == 4 else "alert") for i in range(8)]
+    box.put("t/alert", b"one more")  # 9 rows: the stats row (seqs[4]) is dropped
+    box.ack([seqs[2], seqs[0], seqs[1], seqs[4], seqs[6], seqs[6]])  # 4 was dropped, 6 twice
+    box.ack([seqs[0]])  # again, after a reconnect: nothing left to delete
+    left = [r.seq for r in box.pending()]
+    assert left == [seqs[3], seqs[5], seqs[7], seqs[-1] + 1]
+    db = apsw.Connection(str(tmp_path / "o.db"))
+    assert (box.depth(), box.bytes) == db.execute(
+        "SELECT count(*), sum(length(payload)) FROM outbox").fetchone() == (4, 3 * 9 + 8)

@@ -70,16 +70,20 @@ def _cxcywh_to_xyxy(b: np.ndarray) -> np.ndarray:
 def decode(output: np.ndarray, layout: str, num_classes: int, score_threshold: float) -> Candidates:
     out = output[0]
     if layout == "yolov8":
-        if out.shape[0] == 4 + num_classes and out.shape[1] != 4 + num_classes:
-            out = out.T  # (N, 4+C)
-        elif out.shape[0] == out.shape[1] == 4 + num_classes:
-            out = out.T  # square ambiguity: the exported layout is channels first
-        cls_scores = out[:, 4:]
-        class_ids = cls_scores.argmax(1)
-        scores = cls_scores[np.arange(len(out)), class_ids]
-        keep = scores >= score_threshold
-        boxes = _cxcywh_to_xyxy(out[keep, :4])
-        return Candidates(boxes, scores[keep], class_ids[keep].astype(np.int32))
+        if out.shape[0] == 4 + num_classes:  # (4+C, N) as exported (also when square): no transpose
+            # max over classes first (a cheap reduction), argmax only for the few that pass
+            scores = out[4:].max(0)
+            keep = scores >= score_threshold
+            kept = out[:, keep]
+            boxes = _cxcywh_to_xyxy(kept[:4].T)
+            return Candidates(boxes, scores[keep], kept[4:].argmax(0).astype(np.int32))
+        else:  # (N, 4+C)
+            cls_scores = out[:, 4:]
+            class_ids = cls_scores.argmax(1)
+            scores = cls_scores[np.arange(len(out)), class_ids]
+            keep = scores >= score_threshold
+            boxes = _cxcywh_to_xyxy(out[keep, :4])
+            return Candidates(boxes, scores[keep], class_ids[keep].astype(np.int32))
     if layout == "yolov5":
         obj = out[:, 4]
         keep = obj >= score_threshold  # cheap pre-filter: score = obj * cls <= obj

@@ -12,7 +12,7 @@ import numpy as np
 
 from .decode import LayoutError, check_layout, decode, detect_layout
 from .detections import Detections
-from .letterbox import letterbox
+from .letterbox import InputTensor
 from .model import ModelError, load_model_folder
 
 Box = tuple[int, int, int, int]
@@ -66,6 +66,8 @@ class Detector:
         self._scale = spec.scale
         self._pad = spec.letterbox.pad_value
         self._center = spec.letterbox.center
+        self._input = InputTensor(spec.width, spec.height, pad_value=self._pad, center=self._center,
+                                  scale=self._scale, rgb=self._rgb)
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -102,14 +104,14 @@ class Detector:
         return self.session.run(None, {self._input_name: tensor})[0]
 
     def preprocess(self, image: np.ndarray):
-        boxed, lb = letterbox(image, *self.input_size, pad_value=self._pad, center=self._center)
-        tensor = cv2.dnn.blobFromImage(boxed, scalefactor=self._scale, swapRB=self._rgb)
-        return tensor, lb
+        """(model input tensor of its own, Letterbox) for `image`."""
+        lb = self._input.fill(image)
+        return self._input.tensor.copy(), lb
 
     def _detect_one(self, image: np.ndarray, offset: tuple[int, int] = (0, 0)):
-        tensor, lb = self.preprocess(image)
+        lb = self._input.fill(image)
         started = time.perf_counter()
-        raw = self._infer(tensor)
+        raw = self._infer(self._input.tensor)
         self.last_inference_ms += (time.perf_counter() - started) * 1000
         cand = decode(raw, self.layout, len(self.labels), self.score_threshold)
         rule_ids = self._map[cand.class_ids] if len(cand.class_ids) else cand.class_ids

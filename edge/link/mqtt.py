@@ -1,5 +1,8 @@
-"""The MQTT link: a network thread that connects, keeps the node's status and receives commands,
-and a pump thread that drains the outbox (two threads, so publishing and reading PUBACKs overlap).
+"""The MQTT link: a network thread that connects, keeps the node's status, receives commands and,
+while PUBACKs come in, refills the window from the outbox itself; a pump thread that wakes for new
+messages when the link is idle.  (Refilling on the network thread matters: SQLite gives up
+Python's interpreter lock at every row, and a second thread reading rows while the network thread
+works would wait for that lock once per row.)
 
 - Status: `online` (retained) on every connect, the Last Will says `offline`, and a graceful stop
   publishes `offline` before disconnecting.
@@ -93,7 +96,8 @@ class MqttLink:
         self._connected_at = 0.0
         self._session_up = False
         self._handed_max = settings.inflight * 8  # rows handed to paho and not yet acknowledged
-        self._wake_every = max(1, settings.inflight)
+        self._refill_at = max(1, settings.inflight)  # free room worth a read of the outbox
+        self._pump_lock = threading.Lock()  # _inflight, _sent_upto, _acked: either thread, one at a time
         self.client = self._make_client()
 
     # --- set-up -----------------------------------------------------------------------------
@@ -168,6 +172,8 @@ class MqttLink:
                 rc = self.client.loop(timeout=0.05)
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     break
+                if self._pubacks and self.connected.is_set():
+                    self._pump(refill_at=self._refill_at)
                 if self._session_up and not self.connected.is_set():
                     # Only now: paho has re-sent what was in flight (after our on_connect returned),
                     # so new rows from the pump cannot overtake them.
@@ -212,19 +218,24 @@ class MqttLink:
     def _pump_loop(self) -> None:
         while not self._stop.is_set():
             self.outbox.clear_wake()  # before the work: a wake during it is not lost
+            self._pump()
+            self.outbox.wait(0.05)
+        with self._pump_lock:
+            self._settle()
+            self._flush_acks(force=True)
+
+    def _pump(self, refill_at: int = 1) -> None:
+        with self._pump_lock:
             self._settle()
             if self.connected.is_set():
-                self._fill()
+                self._fill(refill_at)
             self._flush_acks()
-            self.outbox.wait(0.05)
-        self._settle()
-        self._flush_acks(force=True)
 
-    def _fill(self) -> None:
+    def _fill(self, refill_at: int = 1) -> None:
         # paho gets a few windows' worth at once: it sends the next queued message itself the moment
-        # a PUBACK frees a slot, so the pipe stays full without a round trip through this thread.
+        # a PUBACK frees a slot, so the pipe stays full without a round trip through this code.
         room = self._handed_max - len(self._inflight)
-        if room <= 0:
+        if room < refill_at:
             return
         for row in self.outbox.pending(after=self._sent_upto, limit=room):
             info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
@@ -279,10 +290,8 @@ class MqttLink:
             self.last_error = f"disconnected: {reason_code}"
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        # Network thread, inside paho's lock: only record it; the pump thread does the rest.
+        # Network thread, inside paho's lock: only record it; _pump does the rest once loop() returns.
         self._pubacks.append((mid, str(reason_code) if reason_code.is_failure else None))
-        if len(self._pubacks) >= self._wake_every:  # refill the window in batches, not per message
-            self.outbox.wake()
 
     def _on_message(self, client, userdata, message) -> None:
         if self.on_message is not None:

@@ -167,6 +167,25 @@ def test_a_broker_restart_mid_transfer_loses_nothing(tmp_path):
         rig.close()
 
 
+def test_a_hub_that_lost_its_work_folder_mid_transfer_still_gets_the_bundle(tmp_path):
+    """Restored from a backup without receiving/: the segments the node sends next belong to a transfer
+    the hub never heard of, and nobody answers them.  The node starts the file again with init."""
+    rig = Rig(tmp_path, upload="max_bytes_per_s = 400000")
+    try:
+        rig.start_receiver()
+        rig.start_node()
+        folder = rig.bundle("lost", {"clip.mp4": 2_000_000})
+        assert wait(lambda: rig.link.uploader.bytes_sent > 700_000, 30)
+        rig.stop_receiver()
+        shutil.rmtree(rig.hub_dir / "receiving")
+        rig.start_receiver()
+        assert wait(lambda: rig.verified() == {"lost"}, 90), rig.acks
+        assert same_files(folder, rig.hub_dir / "bundles" / "up-node" / "lost")
+        assert "never initialised" in (rig.tmp / "receive.log").read_text()
+    finally:
+        rig.close()
+
+
 def test_a_segment_damaged_on_the_way_is_noticed_and_sent_again(rig):
     rig.start_receiver()
     link = rig.start_node()

@@ -235,7 +235,7 @@ class MqttLink:
         # paho gets a few windows' worth at once: it sends the next queued message itself the moment
         # a PUBACK frees a slot, so the pipe stays full without a round trip through this code.
         room = self._handed_max - len(self._inflight)
-        if room < refill_at:
+        if room < refill_at or self.outbox.last_seq <= self._sent_upto:  # no room, or nothing new
             return
         for row in self.outbox.pending(after=self._sent_upto, limit=room):
             info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)

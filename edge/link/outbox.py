@@ -82,8 +82,8 @@ class Outbox:
         with self._db:
             self._db.execute(SCHEMA)
             self._db.execute("DELETE FROM handed WHERE at < ?", (time.time() - HANDED_KEEP_S,))
-        self._count, self._bytes = self._db.execute(
-            "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").fetchone()
+        self._count, self._bytes, self.last_seq = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(max(seq), 0) FROM outbox").fetchone()
         self.over_limit = False
         self.dropped = 0
         self._wakeup = threading.Event()
@@ -104,6 +104,7 @@ class Outbox:
                     "INSERT INTO outbox (topic, payload, qos, retain, kind, msg_id, created) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (topic, payload, qos, int(retain), kind, msg_id, now))
                 seqs.append(self._db.last_insert_rowid())
+                self.last_seq = seqs[-1]
                 if kind == "alert" and msg_id:
                     self._db.execute("INSERT OR IGNORE INTO handed (msg_id, at) VALUES (?, ?)", (msg_id, now))
                 self._count += 1

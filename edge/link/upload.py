@@ -31,6 +31,7 @@ log = logging.getLogger("edge.link.upload")
 # Priorities: lower goes first.
 PRIORITY = {"manifest": 0, "snapshot": 1, "clip": 2, "dock": 3, "file": 2}
 RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_QUOTA = 0x00, 0x80, 0x83, 0x97
+INIT, FIN = -1, -2  # not offsets: the commands among a file's answers awaited
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -291,24 +292,34 @@ class Uploader:
     def _send_file(self, job: UploadFile) -> str:
         """stored | retry (stopped, timed out, refused for now).
 
+        The receiver takes a client's commands in order, so segments follow init without waiting
+        for its answer, and a file of one segment sends fin straight after it: such a file costs
+        one round trip, not three.  A larger file waits for every segment's answer before fin, so
+        that a damaged segment is sent again alone rather than the whole file.
+
         A disconnect does not restart the file: paho re-sends what the broker had not acknowledged,
-        the broker delivers what it had, and the answers come when the link is back.  Only segments
-        still unanswered a while after that are sent again.
+        the broker delivers what it had, and the answers come when the link is back.  A command
+        still unanswered a while after that starts the file again from init.
         """
         base = f"$file-async/{job.file_id}"
         init = {"name": job.name, "size": job.size, "checksum": job.sha256,
                 "expire_at": int(time.time()) + 7 * 86400, "segments_ttl": 7 * 86400,
                 "user_data": {"node": self.node, "client_id": self.client_id, "bundle": job.bundle,
                               "sequence": job.seq}}
-        response = self._command(f"{base}/init", json.dumps(init).encode())
-        if response is None or response.get("reason_code") != RC_SUCCESS:
+        init_topic, fin_topic = f"{base}/init", f"{base}/fin/{job.size}/{job.sha256}"
+        if not self._wait_connected() or not self._publish(init_topic, json.dumps(init).encode()):
             return "retry"
         stored = self.store.stored_offsets(job.file_id)
         offsets = [o for o in range(0, job.size, self.segment_bytes) if o not in stored]
-        waiting: dict[str, tuple[int, float]] = {}  # segment topic -> (offset, sent or reconnected at)
+        eager_fin = job.size <= self.segment_bytes
+        waiting: dict[str, int] = {init_topic: INIT}  # topic -> offset, or INIT / FIN
+        # Time spent waiting for answers since the last one came (not time spent within the bandwidth
+        # cap, which can be long on a slow uplink).
+        silent_s = 0.0
         confirmed: list[int] = []  # written to the database in batches, not one commit per segment
         last_flush = time.monotonic()
         connects = self.mqtt.connects
+        fin_sent = False
         with open(job.path, "rb") as f:
             while offsets or waiting:
                 if confirmed and time.monotonic() - last_flush > 0.5:
@@ -322,7 +333,7 @@ class Uploader:
                     continue
                 if self.mqtt.connects != connects:  # back after a disconnect: a fresh wait for answers
                     connects = self.mqtt.connects
-                    waiting = {t: (o, time.monotonic()) for t, (o, _) in waiting.items()}
+                    silent_s = 0.0
                 while offsets and len(waiting) < self.window:
                     offset = offsets.pop(0)
                     f.seek(offset)
@@ -332,31 +343,48 @@ class Uploader:
                         offsets.insert(0, offset)
                         break
                     self.bytes_sent += len(data)
-                    waiting[topic] = (offset, time.monotonic())
+                    waiting[topic] = offset
+                if eager_fin and not offsets and not fin_sent and self._publish(fin_topic, b""):
+                    waiting[fin_topic] = FIN
+                    fin_sent = True
+                waited_from = time.monotonic()
+                answered = False
                 for response in self._drain(0.5):
                     entry = waiting.pop(response["topic"], None)
                     if entry is None:
                         continue
+                    answered = True
                     code = response.get("reason_code", RC_RESEND)
-                    if code == RC_SUCCESS:
-                        confirmed.append(entry[0])
+                    if entry == INIT:
+                        if code != RC_SUCCESS:
+                            self.store.segments_stored(job.file_id, confirmed)
+                            return "retry"
+                    elif entry == FIN:
+                        return self._fin_outcome(job, response)
+                    elif code == RC_SUCCESS:
+                        confirmed.append(entry)
                     elif code == RC_CANCEL:
                         self.store.segments_stored(job.file_id, confirmed)
                         return "retry"
                     else:  # corrupted on the way (0x80), or the receiver is full for now (0x97)
-                        offsets.insert(0, entry[0])
+                        offsets.insert(0, entry)
                         if code == RC_QUOTA:
                             self._stop.wait(5.0)
-                now = time.monotonic()
-                for topic, (offset, sent) in list(waiting.items()):
-                    if now - sent > self.response_timeout_s:
-                        del waiting[topic]
-                        offsets.insert(0, offset)
+                silent_s = 0.0 if answered else silent_s + time.monotonic() - waited_from
+                if waiting and silent_s > self.response_timeout_s:
+                    # Answers stopped (not merely slow: a slow uplink still answers now and then).
+                    # The receiver may have lost the transfer (a hub restored without its work
+                    # folder): start again with init, which it answers in any case; what it
+                    # confirmed is not sent again.
+                    self.store.segments_stored(job.file_id, confirmed)
+                    log.warning("upload: %s: no answer for %.0f s; starting the file again", job.name,
+                                self.response_timeout_s)
+                    return "retry"
         self.store.segments_stored(job.file_id, confirmed)
-        fin = f"{base}/fin/{job.size}/{job.sha256}"
-        response = self._command(fin, b"")
-        if response is None:
-            return "retry"
+        response = self._command(fin_topic, b"")
+        return "retry" if response is None else self._fin_outcome(job, response)
+
+    def _fin_outcome(self, job: UploadFile, response: dict) -> str:
         if response.get("reason_code") == RC_SUCCESS:
             return "stored"
         log.warning("upload: %s: the receiver refused the whole file (%s); sending it all again", job.name,
@@ -364,12 +392,15 @@ class Uploader:
         self.store.forget_segments(job.file_id)
         return "retry"
 
-    def _command(self, topic: str, payload: bytes) -> dict | None:
-        """Publish one command and wait for its answer (across reconnects, up to the timeout)."""
+    def _wait_connected(self) -> bool:
         while not self.mqtt.connected.is_set():
             if self._stop.wait(0.2):
-                return None
-        if not self._publish(topic, payload):
+                return False
+        return True
+
+    def _command(self, topic: str, payload: bytes) -> dict | None:
+        """Publish one command and wait for its answer (across reconnects, up to the timeout)."""
+        if not self._wait_connected() or not self._publish(topic, payload):
             return None
         deadline = time.monotonic() + self.response_timeout_s
         connects = self.mqtt.connects

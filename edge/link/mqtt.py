@@ -1,8 +1,9 @@
 """The MQTT link: a network thread that connects, keeps the node's status, receives commands and,
-while PUBACKs come in, refills the window from the outbox itself; a pump thread that wakes for new
-messages when the link is idle.  (Refilling on the network thread matters: SQLite gives up
-Python's interpreter lock at every row, and a second thread reading rows while the network thread
-works would wait for that lock once per row.)
+while PUBACKs come in, refills the window from the outbox itself; a pump thread that deletes the
+acknowledged rows in batches and wakes for new messages when the link is idle.  (Refilling on the
+network thread matters: SQLite gives up Python's interpreter lock at every row, and a second thread
+reading rows while the network thread works would wait for that lock once per row.  A batch delete
+is one statement, so it runs beside the network thread.)
 
 - Status: `online` (retained) on every connect, the Last Will says `offline`, and a graceful stop
   publishes `offline` before disconnecting.
@@ -219,17 +220,17 @@ class MqttLink:
         while not self._stop.is_set():
             self.outbox.clear_wake()  # before the work: a wake during it is not lost
             self._pump()
+            self._flush_acks()
             self.outbox.wait(0.05)
         with self._pump_lock:
             self._settle()
-            self._flush_acks(force=True)
+        self._flush_acks(force=True)
 
     def _pump(self, refill_at: int = 1) -> None:
         with self._pump_lock:
             self._settle()
             if self.connected.is_set():
                 self._fill(refill_at)
-            self._flush_acks()
 
     def _fill(self, refill_at: int = 1) -> None:
         # paho gets a few windows' worth at once: it sends the next queued message itself the moment
@@ -260,12 +261,14 @@ class MqttLink:
                 self._acked.append(seq)
 
     def _flush_acks(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self._acked or (not force and len(self._acked) < 1000 and now - self._last_flush < 0.1):
-            return
-        batch, self._acked = self._acked, []
+        """Pump thread: delete what the broker has, in batches, while the network thread goes on."""
+        with self._pump_lock:
+            now = time.monotonic()
+            if not self._acked or (not force and len(self._acked) < 1000 and now - self._last_flush < 0.1):
+                return
+            batch, self._acked = self._acked, []
+            self._last_flush = now
         self.outbox.ack(batch)
-        self._last_flush = now
 
     # --- paho callbacks (on this thread, inside loop()) ----------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:

@@ -79,6 +79,10 @@ class Outbox:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()  # one connection, used from the node and the link threads
         self._db = connect(self.path)
+        # Deletes of acknowledged rows have a connection of their own: the link's network thread
+        # reads the next rows meanwhile instead of waiting for them (WAL: readers do not wait).
+        self._ack_lock = threading.Lock()
+        self._ack_db = connect(self.path)
         with self._db:
             self._db.execute(SCHEMA)
             self._db.execute("DELETE FROM handed WHERE at < ?", (time.time() - HANDED_KEEP_S,))
@@ -154,15 +158,25 @@ class Outbox:
         Acknowledgements come nearly in order, so the batch is deleted as runs of consecutive
         sequence numbers: two statements per run, not a parameter per row.
         """
-        with self._lock, self._db:
-            for low, high in _runs(seqs):
-                count, size = self._db.execute(
-                    "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox WHERE seq BETWEEN ? AND ?",
-                    (low, high)).fetchone()
-                if count:
-                    self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (low, high))
-                    self._count -= count
-                    self._bytes -= size
+        gone = freed = 0
+        with self._ack_lock:
+            # IMMEDIATE: the write lock before the count, so nobody deletes in between
+            self._ack_db.execute("BEGIN IMMEDIATE")
+            try:
+                for low, high in _runs(seqs):
+                    count, size = self._ack_db.execute(
+                        "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox WHERE seq BETWEEN ? AND ?",
+                        (low, high)).fetchone()
+                    if count:
+                        self._ack_db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (low, high))
+                        gone, freed = gone + count, freed + size
+                self._ack_db.execute("COMMIT")
+            except BaseException:
+                self._ack_db.execute("ROLLBACK")
+                raise
+        with self._lock:
+            self._count -= gone
+            self._bytes -= freed
 
     def bury(self, seq: int, reason: str) -> None:
         """The broker refused this message for good (not authorised, bad topic): keep it aside."""
@@ -201,7 +215,8 @@ class Outbox:
             return self._db.execute("SELECT count(*) FROM dead").fetchone()[0]
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._ack_lock:
+            self._ack_db.close()
             self._db.close()
 
 

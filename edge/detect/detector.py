@@ -117,8 +117,8 @@ class Detector:
         rule_ids = self._map[cand.class_ids] if len(cand.class_ids) else cand.class_ids
         keep = rule_ids >= 0
         boxes = lb.to_source(cand.boxes[keep])
-        boxes[:, [0, 2]] += offset[0]
-        boxes[:, [1, 3]] += offset[1]
+        if offset != (0, 0):
+            boxes += np.array([offset[0], offset[1], offset[0], offset[1]], np.float32)
         return boxes, cand.scores[keep].astype(np.float32), rule_ids[keep]
 
     def detect(self, image: np.ndarray, regions: Sequence[Box] | None = None) -> Detections:
@@ -132,11 +132,13 @@ class Detector:
         coverage = None if regions is None else tuple(tuple(int(v) for v in r) for r in regions)
         if not parts:
             return Detections.empty(self.classes, coverage)
-        boxes = np.concatenate([p[0] for p in parts]).reshape(-1, 4)
-        scores = np.concatenate([p[1] for p in parts])
-        ids = np.concatenate([p[2] for p in parts]).astype(np.int32)
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        if len(parts) == 1:
+            boxes, scores, ids = parts[0][0].reshape(-1, 4), parts[0][1], parts[0][2].astype(np.int32, copy=False)
+        else:
+            boxes = np.concatenate([p[0] for p in parts]).reshape(-1, 4)
+            scores = np.concatenate([p[1] for p in parts])
+            ids = np.concatenate([p[2] for p in parts]).astype(np.int32)
+        np.clip(boxes, 0, np.array([w, h, w, h], np.float32), out=boxes)
         # Class-aware NMS, also after end-to-end models: regions overlap, and several labels
         # may have been mapped onto one rule class.
         keep = nms(boxes, scores, ids, self.iou_threshold, self.max_detections)

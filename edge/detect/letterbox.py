@@ -22,10 +22,9 @@ class Letterbox:
 
     def to_source(self, boxes: np.ndarray) -> np.ndarray:
         """Boxes (N, 4) xyxy in model-input pixels -> source-image pixels."""
-        out = boxes.astype(np.float32, copy=True)
-        out[:, [0, 2]] = (out[:, [0, 2]] - self.left) / self.sx
-        out[:, [1, 3]] = (out[:, [1, 3]] - self.top) / self.sy
-        return out
+        shift = np.array([self.left, self.top, self.left, self.top], np.float32)
+        scale = np.array([self.sx, self.sy, self.sx, self.sy], np.float32)
+        return ((boxes - shift) / scale).astype(np.float32, copy=False)
 
 
 def letterbox(image: np.ndarray, width: int, height: int, pad_value: int = 114,

@@ -22,7 +22,8 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o640, sync: bool = True) -> None:
+    """Never a half file under `path`; with sync, also on disk when this returns."""
     tmp = path.with_name(path.name + PART)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -31,7 +32,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -39,7 +41,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
 def finish_atomic(tmp: Path, path: Path) -> None:

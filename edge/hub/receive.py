@@ -119,7 +119,9 @@ class Receiver:
             log.warning("receive: %s: not a valid init", topic)
             return
         folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / "init.json", json.dumps(meta).encode())
+        # Not synced, like the segments: a crash here loses both, fin's check notices, and a node
+        # whose segments go unanswered starts the file again with init.
+        write_atomic(folder / "init.json", json.dumps(meta).encode(), sync=False)
         if len(self._meta) >= 256:  # transfers abandoned by their nodes: read from disk if they come back
             self._meta.clear()
         self._meta[folder.name] = meta

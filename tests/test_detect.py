@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 from edge.detect import Detector, ModelError
-from edge.detect.letterbox import letterbox
+from edge.detect.letterbox import InputTensor, letterbox
 
 from .conftest import run_cli
 from .onnx_models import end2end_output, model_folder, yolov5_output, yolov8_output
@@ -30,6 +31,22 @@ def test_letterbox_geometry_on_non_square_frames():
     assert lb.top == 0 and lb.left == 64 and boxed[:, :64].min() == 114
     back = lb.to_source(np.array([[64.0, 0.0, 256.0, 320.0]]))
     assert np.allclose(back, [[0, 0, 300, 500]])
+
+
+def test_the_reused_input_tensor_holds_what_letterbox_and_blob_would_make():
+    """The node's hot path writes into one tensor, frame after frame: each frame must look exactly as
+    the reference letterbox + blobFromImage would make it, also when the picture's shape changes
+    (a crop after a whole frame) and the old padding must not show through."""
+    rng = np.random.default_rng(3)
+    for rgb, center in ((True, True), (False, False)):
+        tensor = InputTensor(320, 256, scale=1 / 255, rgb=rgb, center=center)
+        for h, w in ((720, 1280), (500, 300), (256, 320), (720, 1280), (90, 400)):
+            image = rng.integers(0, 256, (h, w, 3), np.uint8)
+            lb = tensor.fill(image)
+            boxed, want = letterbox(image, 320, 256, center=center)
+            blob = cv2.dnn.blobFromImage(boxed, scalefactor=1 / 255, swapRB=rgb)
+            assert np.allclose(tensor.tensor, blob, atol=1e-6), (h, w, rgb, center)
+            assert lb == want
 
 
 def test_yolov8_layout_and_exact_back_projection(tmp_path):

@@ -85,7 +85,7 @@ class Receiver:
         meta = self._meta.get(folder.name) or _read_meta(folder)
         if meta is None:
             log.warning("receive: %s for a transfer never initialised", topic)
-            return  # nobody to answer: the node re-sends init when its answer times out
+            return  # nobody to answer: when answers stop for a while the node starts again with init
         if rest[0] == "fin" and len(rest) >= 2:
             self._fin(topic, folder, meta, int(rest[1]), rest[2] if len(rest) > 2 else None)
         elif rest[0] == "abort":

@@ -99,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     busy, _ = render_frames(args.busy_scenario, args.frames)
     static, _ = render_frames(args.static_scenario, args.frames * 2)
 
-    # Alternate the two loops and keep each one's best: on a shared machine a neighbour's burst then
-    # slows one round, not one side of the ratio.
     # Pairs: a chunk of frames through the plain session, then the same chunk through the stage.
     # The ratio is the median over the pairs: this machine is shared and its speed changes for
     # seconds at a time, and two runs a fraction of a second apart see the same machine.

@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             raws.append(raw_publish(broker, data, args.segment))
             goodputs.append(upload_once(broker, folder, bundle, digest, args.segment, None))
         raw, goodput = statistics.median(raws), statistics.median(goodputs)
-        ratios = sorted(g / r for g, r in zip(goodputs, raws))
+        ratios = sorted(g / r for g, r in zip(goodputs, raws, strict=True))
         hub.close()
         hub = HubThread(broker, folder / "hub1")
         print("upload (receiver in this process)...", file=sys.stderr)

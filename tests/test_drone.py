@@ -122,6 +122,21 @@ def test_no_pose_means_no_geofence_decision():
     assert engine.open == []
 
 
+def run_boat_drone(tmp_path, telemetry: str, frames: int):
+    """edge-node run on drone_day_boat_loiter with a model that sees a boat 160 x 80 px in the middle of
+    every frame (its bottom centre is pixel (640, 400)), the water zone around the origin.
+    Returns (profile path, state dir, completed process)."""
+    scenario = DRONE["drone_day_boat_loiter"]
+    model_folder(tmp_path / "model", yolov8_output([(160.0, 160.0, 40.0, 20.0, 1, 0.9)], 2), ["person", "boat"])
+    profile = tmp_path / "drone.toml"
+    profile.write_text(PROFILE.format(telemetry=telemetry, water=square(0, 0, 2000), far=square(5000, 0, 50)))
+    state = tmp_path / "state"
+    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
+    result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state),
+                     "--source", f"sim:{scenario}?realtime=0", "--max-frames", str(frames), timeout=120)
+    return profile, state, result
+
+
 def test_edge_node_run_alerts_with_the_location_of_the_box(tmp_path):
     """edge-node run on a drone scenario with JSON-lines telemetry: the alert carries the ground
     position of the detected box at the drone's pose, with its uncertainty, in the alert schema."""
@@ -130,15 +145,7 @@ def test_edge_node_run_alerts_with_the_location_of_the_box(tmp_path):
     telemetry = tmp_path / "telemetry.jsonl"
     assert run_cli("edge-sim", "mavlink", str(scenario), "--jsonl", str(telemetry), "--fast",
                    "--rate", "5").returncode == 0
-    # a boat 160 x 80 px in the middle of every frame: its bottom centre is pixel (640, 400)
-    model_folder(tmp_path / "model", yolov8_output([(160.0, 160.0, 40.0, 20.0, 1, 0.9)], 2), ["person", "boat"])
-    profile = tmp_path / "drone.toml"
-    profile.write_text(PROFILE.format(telemetry="jsonl:telemetry.jsonl", water=square(0, 0, 2000),
-                                      far=square(5000, 0, 50)))
-    state = tmp_path / "state"
-    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
-    result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state),
-                     "--source", f"sim:{scenario}?realtime=0", "--max-frames", "60", timeout=120)
+    _, state, result = run_boat_drone(tmp_path, "jsonl:telemetry.jsonl", 60)
     assert result.returncode == 0, result.stderr
     events = read_events(state / "lifecycle.jsonl")
     alerts = [m for m in events if m["stage"] == "alert"]
@@ -157,15 +164,7 @@ def test_edge_node_run_alerts_with_the_location_of_the_box(tmp_path):
 
 
 def test_edge_node_run_without_telemetry_says_so(tmp_path):
-    scenario = DRONE["drone_day_boat_loiter"]
-    model_folder(tmp_path / "model", yolov8_output([(160.0, 160.0, 40.0, 20.0, 1, 0.9)], 2), ["person", "boat"])
-    profile = tmp_path / "drone.toml"
-    profile.write_text(PROFILE.format(telemetry="jsonl:missing.jsonl", water=square(0, 0, 2000),
-                                      far=square(5000, 0, 50)))
-    state = tmp_path / "state"
-    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
-    result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state),
-                     "--source", f"sim:{scenario}?realtime=0", "--max-frames", "40", timeout=120)
+    profile, state, result = run_boat_drone(tmp_path, "jsonl:missing.jsonl", 40)
     assert result.returncode == 0, result.stderr
     assert "no camera pose" in result.stderr and read_events(state / "lifecycle.jsonl") == []
     # sim telemetry needs a drone scenario behind a sim: source

@@ -30,6 +30,11 @@ class Topics:
         return self._t("cmd_result")
 
     @property
+    def receipt(self) -> str:
+        """The hub's end-to-end receipts for this node's lifecycle messages (see edge.contract)."""
+        return self._t("receipt")
+
+    @property
     def commands(self) -> str:
         """The subscription filter for every command to this node."""
         return self._t("cmd/+")

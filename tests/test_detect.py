@@ -59,9 +59,12 @@ def test_yolov8_layout_and_exact_back_projection(tmp_path):
     assert sorted(np.round(d.scores, 3)) == [0.8, 0.9]
 
 
-def test_yolov8_transposed_export_is_read_too(tmp_path):
+def test_yolov8_transposed_export_is_read_when_the_manifest_says_so(tmp_path):
     out = yolov8_output([(160, 160, 40, 20, 3, 0.9)], 6).transpose(0, 2, 1).copy()
-    det = Detector(model_folder(tmp_path / "m", out, CLASSES))
+    # (1, N, 4+C) is also the RT-DETR shape: without a named layout that is an error, never a guess
+    with pytest.raises(ModelError, match="ambiguous.*--layout yolov8.*--layout rtdetr"):
+        Detector(model_folder(tmp_path / "auto", out, CLASSES))
+    det = Detector(model_folder(tmp_path / "m", out, CLASSES, layout="yolov8"))
     assert det.layout == "yolov8"
     assert boxes_of(det.detect(FRAME)) == {("stall", (280.0, 160.0, 360.0, 200.0))}
 
@@ -78,7 +81,10 @@ def test_yolov5_layout_multiplies_objectness_and_class(tmp_path):
 
 def test_end2end_layout(tmp_path):
     out = end2end_output([(140, 150, 180, 170, 0.9, 2), (0, 70, 320, 250, 0.2, 0)])
-    det = Detector(model_folder(tmp_path / "m", out, CLASSES), score_threshold=0.3)
+    # (1, K, 6) is also Ultralytics 8.4's RT-DETR output (normalised cx,cy,w,h): named, never guessed
+    with pytest.raises(ModelError, match="ambiguous.*--layout end2end.*--layout rtdetr_topk"):
+        Detector(model_folder(tmp_path / "auto", out, CLASSES))
+    det = Detector(model_folder(tmp_path / "m", out, CLASSES, layout="end2end"), score_threshold=0.3)
     assert det.layout == "end2end"
     assert boxes_of(det.detect(FRAME)) == {("boat", (280.0, 160.0, 360.0, 200.0))}
 

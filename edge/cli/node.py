@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from .. import __version__
 from ..config import ConfigError, load_profile
+from ..config.rules import basis_lines
 from ..logs import setup_logging
 
 log = logging.getLogger("edge.node")
@@ -24,13 +25,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for file in args.files:
         try:
-            load_profile(file)
+            profile = load_profile(file)
         except ConfigError as exc:
             for line in exc.lines():
                 print(line, file=sys.stderr)
             status = EXIT_USAGE
         else:
             print(f"{file}: ok")
+            for line in basis_lines(profile):
+                print(f"{file}: {line}")
     return status
 
 
@@ -298,62 +301,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_model_info(args: argparse.Namespace) -> int:
-    from ..detect.model import ModelError
-    from ..detect.tools import model_info
-
-    try:
-        manifest, problems = model_info(args.dir)
-    except ModelError as exc:
-        print(f"edge-node: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    m = manifest
-    print(f"model      {m.name} (version {m.version})")
-    print(f"file       {args.dir / m.file}")
-    print(f"sha256     {m.sha256} ({'ok' if not problems else 'MISMATCH'})")
-    print(f"input      {m.input.width}x{m.input.height} {m.input.color}, letterbox pad {m.input.letterbox.pad_value}")
-    print(f"output     {m.output.layout}")
-    print(f"classes    {', '.join(m.classes)}")
-    for key, value in m.training.items():
-        print(f"training   {key}: {value}")
-    for key, value in m.metrics.items():
-        print(f"metrics    {key}: {value}")
-    for problem in problems:
-        print(f"edge-node: {problem}", file=sys.stderr)
-    return EXIT_USAGE if problems else EXIT_OK
-
-
-def cmd_model_bench(args: argparse.Namespace) -> int:
-    import json
-
-    from ..detect.model import ModelError
-    from ..detect.tools import bench_model
-
-    try:
-        result = bench_model(args.dir, runs=args.runs, threads=args.threads)
-    except ModelError as exc:
-        print(f"edge-node: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(json.dumps(result))
-    return EXIT_OK
-
-
-def cmd_model_import(args: argparse.Namespace) -> int:
-    from ..detect.model import ModelError
-    from ..detect.tools import import_model
-
-    try:
-        manifest = import_model(args.onnx, args.labels, args.out, name=args.name, layout=args.layout,
-                                color=args.color)
-    except (ModelError, OSError) as exc:
-        print(f"edge-node: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"{args.out}: {manifest.name}, {manifest.input.width}x{manifest.input.height}, "
-          f"{manifest.output.layout}, {len(manifest.classes)} classes; map its labels onto the rule classes "
-          "with [detect] class_map in the profile")
-    return EXIT_OK
-
-
 def resolve_state_dir(args: argparse.Namespace, profile=None) -> Path:
     """--state-dir, else $EDGE_STATE_DIR, else the profile's [node] state_dir, else the default."""
     if getattr(args, "state_dir", None):
@@ -523,24 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--release", action="store_true")
     p.set_defaults(func=cmd_evidence_hold)
 
-    model = sub.add_parser("model", help="inspect, benchmark and import detection models")
-    msub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
-    p = msub.add_parser("info", help="print a model folder's manifest and check its sha256")
-    p.add_argument("dir", type=Path, metavar="DIR")
-    p.set_defaults(func=cmd_model_info)
-    p = msub.add_parser("bench", help="measure detection latency on this machine (JSON)")
-    p.add_argument("dir", type=Path, metavar="DIR")
-    p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--threads", type=int, help="onnxruntime threads (default: one per core)")
-    p.set_defaults(func=cmd_model_bench)
-    p = msub.add_parser("import", help="make a model folder from a YOLO ONNX export and its labels")
-    p.add_argument("onnx", type=Path, metavar="MODEL.onnx")
-    p.add_argument("--labels", required=True, type=Path, help="labels.txt (one per line) or an Ultralytics data YAML")
-    p.add_argument("--out", required=True, type=Path, help="model folder to create")
-    p.add_argument("--name", help="model name (default: the file name)")
-    p.add_argument("--layout", default="auto", choices=["auto", "yolov5", "yolov8", "end2end"])
-    p.add_argument("--color", default="RGB", choices=["RGB", "BGR"], help="channel order the model expects")
-    p.set_defaults(func=cmd_model_import)
+    from .model import add_model_parser
+
+    add_model_parser(sub)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
@@ -11,6 +12,24 @@ from .base import Section
 from .zones import Point, validate_polygon
 
 DEFAULT_CLASSES = ("person", "fishing_rod", "boat", "stall", "cart", "vehicle")
+
+# `class_map = "coco"`: the COCO labels (Ultralytics, TF-OD API and torchvision exports all use these
+# names) that mean what a rule class means.  Motor vehicles are all "vehicle": a fire lane is blocked
+# by a truck as much as by a car.  Left out on purpose: bicycle (not what the parking rule is about),
+# umbrella/bench/dining table (a stall is not reliably any of them), and there is no fishing rod in
+# COCO at all: fishing rules with a COCO model run on the "loitering" basis.
+PRESETS: dict[str, dict[str, str]] = {
+    "coco": {"person": "person", "boat": "boat", "car": "vehicle", "truck": "vehicle", "bus": "vehicle",
+             "motorcycle": "vehicle"},
+}
+
+
+def resolve_class_map(class_map: dict[str, str] | str, labels: tuple[str, ...] | list[str],
+                      classes: tuple[str, ...]) -> dict[str, str]:
+    """A preset keeps the entries whose label the model has and whose class the profile has."""
+    if isinstance(class_map, str):
+        return {k: v for k, v in PRESETS[class_map].items() if k in labels and v in classes}
+    return dict(class_map)
 _CLASS_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -41,8 +60,9 @@ class DetectConfig(Section):
     classes: tuple[str, ...] = DEFAULT_CLASSES
     # Model folder (model.onnx + labels.txt + manifest.json).  Without one, the node only captures.
     model: Path | None = None
-    # Model labels -> rule classes, for models trained on other label sets ("Fishing Rod" = "fishing_rod").
-    class_map: dict[str, str] = Field(default_factory=dict)
+    # Model labels -> rule classes, for models trained on other label sets ("Fishing Rod" = "fishing_rod"),
+    # or a preset: "coco" (see PRESETS).
+    class_map: dict[str, str] | Literal["coco"] = Field(default_factory=dict)
     score_threshold: float = Field(default=0.35, gt=0, lt=1)
     iou_threshold: float = Field(default=0.45, gt=0, lt=1)
     threads: PositiveInt | None = None  # onnxruntime threads; default: one per core
@@ -63,6 +83,8 @@ class DetectConfig(Section):
 
     @model_validator(mode="after")
     def _map_onto_known_classes(self) -> DetectConfig:
+        if isinstance(self.class_map, str):
+            return self
         bad = [v for v in self.class_map.values() if v not in self.classes]
         if bad:
             raise ValueError(f"class_map maps onto {', '.join(map(repr, bad))}, which are not in classes")

@@ -93,7 +93,8 @@ class Profile(Section):
         return self.resolve(self.speaker.library) if self.speaker.library is not None else SHIPPED_LIBRARY
 
     def rule_classes(self, rule: RuleConfig) -> tuple[str, ...]:
-        return rule.classes or KIND_CLASSES[rule.kind]
+        classes = rule.classes or KIND_CLASSES[rule.kind]
+        return classes[:1] if rule.kind == "fishing" and rule.basis == "loitering" else classes
 
 
 def resolve_source_uri(uri: str, base_dir: Path) -> str:
@@ -252,7 +253,9 @@ def _model_problems(profile: Profile) -> list[Problem]:
         labels = load_model_folder(profile.resolve(profile.detect.model)).classes
     except ModelError as exc:
         return [Problem("detect.model", str(exc))]
-    cmap = profile.detect.class_map
+    from .detect import resolve_class_map
+
+    cmap = resolve_class_map(profile.detect.class_map, labels, profile.detect.classes)
     problems = [Problem(f"detect.class_map.{key}", f"not a label of the model (labels: {', '.join(labels)})")
                 for key in cmap if key not in labels]
     producible = {cmap.get(label, label) for label in labels}
@@ -262,7 +265,7 @@ def _model_problems(profile: Profile) -> list[Problem]:
             problems.append(Problem(
                 f"rules[{i}]",
                 f"needs {', '.join(lacking)}, which the model cannot detect; map a model label onto it in "
-                "detect.class_map",
+                "detect.class_map" + (", or set basis = \"loitering\" on the rule" if rule.kind == "fishing" else ""),
             ))
     return problems
 

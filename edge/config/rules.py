@@ -67,3 +67,35 @@ class RuleConfig(Section):
     # When the rule is armed; none means always.
     schedule: ScheduleConfig | None = None
     enabled: bool = True
+    # fishing only: what the evidence is.  "rod": a person with fishing gear at hand (the default);
+    # "loitering": a person standing still in the zone for dwell_s, for models with no rod class
+    # (COCO, person-only).  Lifecycle messages carry it as `basis` (see basis_of).
+    basis: Literal["rod", "loitering"] | None = None
+
+    @field_validator("basis")
+    @classmethod
+    def _basis(cls, value: str | None, info) -> str | None:
+        if value is not None and info.data.get("kind") != "fishing":
+            raise ValueError("basis applies to fishing rules only")
+        return value
+
+
+BASIS_MEANING = {
+    "rod": "a person with fishing gear at hand in the zone",
+    "loitering": "a person standing still in the zone for the dwell time (no rod class needed)",
+    "stationary": "the object standing still in the zone",
+    "presence": "the object in the zone",
+}
+
+
+def basis_of(rule: RuleConfig) -> str:
+    """What a rule's violations rest on, as lifecycle messages state it (`basis`)."""
+    if rule.kind == "fishing":
+        return rule.basis or "rod"
+    return "stationary" if rule.kind in ("stall", "parking") else "presence"
+
+
+def basis_lines(profile) -> list[str]:
+    """One line per fishing rule: which basis it runs on (what `check-config` prints)."""
+    return [f"rules.{r.name}: fishing on the {basis_of(r)!r} basis: {BASIS_MEANING[basis_of(r)]}"
+            for r in profile.rules if r.kind == "fishing"]

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MANIFEST = "manifest.json"
 LABELS = "labels.txt"
@@ -32,15 +32,41 @@ class LetterboxSpec(_Strict):
 
 class InputSpec(_Strict):
     name: str | None = None
+    # The size the picture is fed at; for a dynamic-shape export, the size fixed at import.
     width: int = Field(gt=0)
     height: int = Field(gt=0)
     color: Literal["RGB", "BGR"] = "RGB"
     scale: float = Field(default=1 / 255, gt=0)
+    # YOLO exports: float (1, 3, H, W), letterboxed.  TF Object Detection API: uint8 (1, H, W, 3),
+    # stretched.  Ultralytics RT-DETR: float NCHW, stretched (its predictor's scale_fill).
+    tensor: Literal["NCHW", "NHWC"] = "NCHW"
+    dtype: Literal["float32", "uint8"] = "float32"
+    resize: Literal["letterbox", "stretch"] = "letterbox"
     letterbox: LetterboxSpec = Field(default_factory=LetterboxSpec)
+
+    @model_validator(mode="after")
+    def _uint8_is_unscaled(self) -> InputSpec:
+        if self.dtype == "uint8" and self.scale != 1:
+            raise ValueError("a uint8 input takes the pixels as they are: scale must be 1")
+        return self
+
+
+class SsdOutputs(_Strict):
+    """Which output tensor is which, for SSD-style (TF Object Detection API) models."""
+
+    boxes: str  # (1, N, 4) normalised y1, x1, y2, x2
+    scores: str  # (1, N)
+    classes: str  # (1, N) class ids, `label_offset` based
+    count: str | None = None  # (1,) number of valid rows
 
 
 class OutputSpec(_Strict):
-    layout: Literal["auto", "yolov5", "yolov8", "end2end"] = "auto"
+    layout: Literal["auto", "yolov5", "yolov8", "end2end", "rtdetr", "rtdetr_topk", "ssd"] = "auto"
+    # Suppress duplicates after decoding.  None: what the layout needs (yes for yolov5/yolov8, whose
+    # heads predict many boxes per object; no for end2end, rtdetr(_topk) and ssd, which did it inside).
+    nms: bool | None = None
+    label_offset: int = Field(default=0, ge=0)  # TF-OD API class ids start at 1 (0 is background)
+    ssd: SsdOutputs | None = None
 
 
 class Manifest(_Strict):

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ..config import KIND_CLASSES, Profile
-from ..config.rules import RuleConfig
+from ..config.rules import RuleConfig, basis_of
 from ..track import Track
 from ..track.tracker import centre_closeness, iou_matrix
 from . import kinds
@@ -91,7 +91,8 @@ class RuleEngine:
                 if not (rule_armed and zone.armed):
                     events += self._close_all(rule, zone_name, wall, reason="disarmed")
                     continue
-                subjects = kinds.subjects(rule.kind, self.classes[rule.name], self._inside(zone), tracks)
+                subjects = kinds.subjects(rule.kind, self.classes[rule.name], self._inside(zone), tracks,
+                                          basis_of(rule))
                 events += self._follow(rule, zone_name, subjects, mono, wall)
         return events
 
@@ -128,7 +129,7 @@ class RuleEngine:
             if violation is None:
                 # Standing still is only known after the tracker's window: the situation began when
                 # the object stopped, so its dwell does too.
-                since = subject.track.still_since if rule.kind in ("stall", "parking") else None
+                since = subject.track.still_since if basis_of(rule) in ("stationary", "loitering") else None
                 began = mono if since is None else min(mono, since)
                 violation = Violation(new_violation_id(self.node, rule.name, wall, self.tz), rule, zone,
                                       subject.track.cls, began, wall - (mono - began), mono, wall,

@@ -4,6 +4,8 @@
   person found near it still counts (an unattended rod on a stand, or the angler hidden by reeds);
   a person without gear never does (walkers, people looking at the water), nor does gear carried by
   someone outside the zone (an angler walking past on the path).
+  With basis "loitering" (models with no rod class): a person standing still in the zone; the
+  dwell counts from when they stopped.  Weaker evidence, and the messages say so (`basis`).
 - boat_intrusion: a boat in the zone (restricted water), moving or not.
 - stall: a stall or cart that stands still in the zone; someone pausing is excluded by the dwell.
 - parking: a vehicle that stands still in the zone.
@@ -86,9 +88,11 @@ def present(classes: tuple[str, ...], inside: Callable[[Track, bool], bool], tra
 
 
 def subjects(kind: str, classes: tuple[str, ...], inside: Callable[[Track, bool], bool],
-             tracks: list[Track]) -> list[Subject]:
+             tracks: list[Track], basis: str = "rod") -> list[Subject]:
     """`inside(track, as_gear)` says whether a track is in the zone (after inertia): by its anchor,
     or for gear by where its holder could stand (holder_reach)."""
+    if kind == "fishing" and basis == "loitering":
+        return present(classes[:1], inside, tracks, stationary=True)
     if kind == "fishing":
         return fishing(classes, inside, tracks)
     return present(classes, inside, tracks, stationary=kind in ("stall", "parking"))

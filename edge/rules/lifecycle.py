@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ..config.rules import RuleConfig
+from ..config.rules import RuleConfig, basis_of
 
 Box = tuple[float, float, float, float]
 STAGES = ("warning", "alert", "cleared")
@@ -78,6 +78,7 @@ def message(v: Violation, stage: str, *, node: str, tz: ZoneInfo, size: tuple[in
         "node": node,
         "rule": v.rule.name,
         "kind": v.kind,
+        "basis": basis_of(v.rule),
         "stage": stage,
         "zone": v.zone,
         "started_at": iso(v.started_wall, tz),

@@ -110,3 +110,39 @@ def brightness_model(folder: Path, rows: list[tuple[float, float, float, float, 
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / "labels.txt").write_text("\n".join(classes) + "\n")
     return folder
+
+
+def exported_model(path: Path, outputs: dict[str, np.ndarray], *, input_shape=(1, 3, 320, 320),
+                   input_type=TensorProto.FLOAT, input_name: str = "images",
+                   metadata: dict[str, str] | None = None) -> Path:
+    """An "export": constant outputs (named, in order), any input shape/type (symbolic dims as str), metadata."""
+    nodes = [helper.make_node("Cast", [input_name], ["as_float"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["as_float"], ["mean"], keepdims=0),
+             helper.make_node("Mul", ["mean", "zero"], ["nothing"])]
+    inits = [numpy_helper.from_array(np.array(0, np.float32), "zero")]
+    outs = []
+    for name, value in outputs.items():
+        table = value.astype(np.float32)
+        inits.append(numpy_helper.from_array(table, f"{name}_table"))
+        nodes.append(helper.make_node("Add", [f"{name}_table", "nothing"], [name]))
+        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(table.shape)))
+    graph = helper.make_graph(nodes, "export", [helper.make_tensor_value_info(input_name, input_type, list(input_shape))],
+                              outs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def ultralytics_metadata(names: list[str], *, nms: bool | None = None, end2end: bool = False,
+                         imgsz: tuple[int, int] = (320, 320), task: str = "detect",
+                         description: str = "Ultralytics YOLOv8n model") -> dict[str, str]:
+    """The metadata Ultralytics 8.4 writes into an ONNX export (Python reprs, as it writes them)."""
+    return {"description": description, "author": "Ultralytics", "version": "8.4.190", "task": task,
+            "stride": "32", "batch": "1", "imgsz": str(list(imgsz)), "end2end": str(end2end),
+            "names": str(dict(enumerate(names))), "args": str({"batch": 1, "nms": nms, "dynamic": False})}

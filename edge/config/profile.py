@@ -199,7 +199,7 @@ def cross_check(profile: Profile, *, check_files: bool = True) -> list[Problem]:
                         Problem(f"rules[{i}].classes[{j}]", f"unknown class '{cls}' (known: {known_list})")
                     )
         else:
-            missing = [c for c in KIND_CLASSES[rule.kind] if c not in known]
+            missing = [c for c in profile.rule_classes(rule) if c not in known]
             if missing:
                 problems.append(Problem(
                     f"rules[{i}].classes",

@@ -1,4 +1,4 @@
-"""Object detection: ONNX YOLO-family models behind a motion gate."""
+"""Object detection: ONNX models (YOLO family, RT-DETR, SSD) behind a motion gate."""
 
 from .detections import Detections
 from .detector import Detector, class_mapping

@@ -173,11 +173,11 @@ def evaluate(model_dir: str | Path, images: Path, labels: Path, *, names: Sequen
         result_classes[cls] = {
             "labelled": npos, "detected": int(at.sum()), "ap50": round(float(ap[0]), 4),
             "ap50_95": round(float(ap.mean()), 4),
-            "precision": round(hits / max(int(at.sum()), 1), 4), "recall": round(hits / npos, 4),
+            "precision": round(hits / max(int(at.sum()), 1), 4), "recall": round(hits / npos, 4), "_hits": hits,
         }
     labelled = sum(c["labelled"] for c in result_classes.values())
     detected = sum(c["detected"] for c in result_classes.values())
-    hits = sum(round(c["recall"] * c["labelled"]) for c in result_classes.values())
+    hits = sum(c.pop("_hits") for c in result_classes.values())
     return {
         "model": str(model_dir), "images": len(samples), "images_without_labels": missing,
         "score_threshold": score_threshold, "iou_threshold": iou_threshold,

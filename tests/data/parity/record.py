@@ -23,9 +23,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 WORK = Path("/work/scratch/models/parity")
 STUB = WORK / "stub" / "torchvision"

@@ -108,3 +108,12 @@ def test_reservoir_person_profile_sees_the_people_in_real_photos():
         d = stage.detector.detect(cv2.imread(str(REPO / "tests" / "data" / "photos" / name)))
         full = [o for o in labels[name]["objects"] if o["class"] == "person" and o["full"]]
         assert d.names == ["person"] * len(full), name
+
+
+def test_an_unknown_preset_is_one_clear_line(tmp_path):
+    bad = tmp_path / "p.toml"
+    bad.write_text(PERSON_PROFILE.read_text().replace('class_map = "coco"', 'class_map = "cocoa"')
+                   .replace('"../models/person-ssdlite"', f'"{REPO / "models" / "person-ssdlite"}"'))
+    run = run_cli("edge-node", "check-config", str(bad))
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"{bad}: detect.class_map: unknown preset 'cocoa' (presets: coco; or a table label = class)"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
@@ -62,7 +61,7 @@ class DetectConfig(Section):
     model: Path | None = None
     # Model labels -> rule classes, for models trained on other label sets ("Fishing Rod" = "fishing_rod"),
     # or a preset: "coco" (see PRESETS).
-    class_map: dict[str, str] | Literal["coco"] = Field(default_factory=dict)
+    class_map: dict[str, str] | str = Field(default_factory=dict)
     score_threshold: float = Field(default=0.35, gt=0, lt=1)
     iou_threshold: float = Field(default=0.45, gt=0, lt=1)
     threads: PositiveInt | None = None  # onnxruntime threads; default: one per core
@@ -79,6 +78,13 @@ class DetectConfig(Section):
         dupes = sorted({n for n in value if value.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate class {', '.join(map(repr, dupes))}")
+        return value
+
+    @field_validator("class_map")
+    @classmethod
+    def _preset(cls, value: dict[str, str] | str) -> dict[str, str] | str:
+        if isinstance(value, str) and value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r} (presets: {', '.join(PRESETS)}; or a table label = class)")
         return value
 
     @model_validator(mode="after")

@@ -66,3 +66,23 @@ def test_node_boxes_match_ultralytics_predict(tmp_path, name, layout):
         assert matched == len(ref_boxes), image
         total += len(ref_boxes)
     assert total > 0  # a fixture with no boxes would prove nothing
+
+
+def test_the_shipped_ssd_model_matches_its_tensorflow_reference():
+    """models/person-ssdlite (ONNX, the node's Detector) against the package's own TF graph and recipe
+    (tests/data/parity/record_ssd.py): same boxes, same count, on every test photo."""
+    fixture = json.loads((PARITY / "ssdlite_tf.json").read_text())
+    det = Detector(Path(__file__).resolve().parent.parent / "models" / "person-ssdlite",
+                   score_threshold=fixture["conf"])
+    total = 0
+    for image, ref in fixture["images"].items():
+        found = det.detect(cv2.imread(str(DATA / "photos" / image)))
+        ref_boxes = np.array(ref["xyxy"], np.float64).reshape(-1, 4)
+        matched, worst = compare(found.boxes.astype(np.float64), np.zeros(len(found), np.int64), ref_boxes,
+                                 np.array(ref["cls"], np.int64))
+        print(f"{'person-ssdlite':16} {'ssd':8} {image:18} reference {len(ref_boxes):4} node {len(found):4} "
+              f"matched {matched:4} max px {worst:.3f}")
+        assert len(found) == len(ref_boxes) == matched, image
+        np.testing.assert_allclose(np.sort(found.scores), np.sort(ref["conf"]), atol=1e-4)
+        total += len(ref_boxes)
+    assert total > 0

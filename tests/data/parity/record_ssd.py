@@ -37,7 +37,7 @@ def main() -> None:
         inp = cv2.resize(img, (300, 300))[:, :, [2, 1, 0]]
         num, scores, boxes, classes = session.run(names, feed_dict={"image_tensor:0": inp.reshape(1, 300, 300, 3)})
         kept = [(float(s), [float(b[1] * cols), float(b[0] * rows), float(b[3] * cols), float(b[2] * rows)], int(c))
-                for s, b, c in zip(scores[0][:int(num[0])], boxes[0][:int(num[0])], classes[0][:int(num[0])])
+                for s, b, c in zip(scores[0][:int(num[0])], boxes[0][:int(num[0])], classes[0][:int(num[0])], strict=True)
                 if s > THRESHOLD]
         images[photo.name] = {"xyxy": [[round(v, 3) for v in b] for _, b, _ in kept],
                               "conf": [round(s, 5) for s, _, _ in kept], "cls": [c - 1 for _, _, c in kept]}

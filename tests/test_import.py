@@ -147,3 +147,15 @@ def test_model_info_names_the_layout_and_nms(tmp_path):
     assert run_cli("edge-node", "model", "import", str(onnx), "--out", str(tmp_path / "m")).returncode == 0
     info = run_cli("edge-node", "model", "info", str(tmp_path / "m"))
     assert info.returncode == 0 and "end2end, no NMS" in info.stdout
+
+
+def test_a_classic_yolov5_export_takes_its_names_and_its_shape(tmp_path):
+    # The yolov5 repo writes only stride and names; its (1, N, 5+C) shape is unambiguous for C > 1.
+    out = np.zeros((1, 64, 7), np.float32)
+    out[0, 0] = (160, 160, 40, 20, 0.9, 0.1, 0.8)  # objectness 0.9 x class 1 0.8 = 0.72
+    onnx = exported_model(tmp_path / "v5.onnx", {"output0": out},
+                          metadata={"stride": "32", "names": "{0: 'person', 1: 'car'}"})
+    manifest = import_model(onnx, tmp_path / "m")
+    assert manifest.output.layout == "yolov5" and manifest.classes == ("person", "car")
+    d = Detector(tmp_path / "m").detect(np.full((320, 320, 3), 90, np.uint8))
+    assert _boxes(d) == [("car", (140.0, 150.0, 180.0, 170.0))] and d.scores[0] == pytest.approx(0.72)

@@ -541,6 +541,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default="auto", choices=["auto", "yolov5", "yolov8", "end2end"])
     p.add_argument("--color", default="RGB", choices=["RGB", "BGR"], help="channel order the model expects")
     p.set_defaults(func=cmd_model_import)
+
+    from ..bundle import add_provision
+
+    add_provision(sub)
     return parser
 
 

@@ -311,3 +311,16 @@ def test_bundle_install_writes_the_link_section_and_the_node_reaches_the_hub(sit
     finally:
         link.stop()
         hub.close()
+
+
+def test_the_shipped_broker_files_are_what_provision_writes():
+    from edge.hub.provision import Site
+    from tests.conftest import REPO
+
+    site = Site(dir=Path("/etc/edge-hub"), hosts=["hub.local"],
+                nodes={"reservoir-01": {"serial": "1"}, "market-01": {"serial": "2"}})
+    docs = REPO / "docs" / "mosquitto"
+    debian = "persistence true\npersistence_location /var/lib/mosquitto/\n"  # /etc/mosquitto/mosquitto.conf
+    assert (docs / "edge.conf").read_text() == site.mosquitto_conf(debian)
+    assert (docs / "nodes.acl").read_text() == site.nodes_acl()
+    assert (docs / "hub.acl").read_text() == site.hub_acl()

@@ -181,7 +181,11 @@ class Site:
         password = password or secrets.token_urlsafe(24)
         self.hub_tls.mkdir(parents=True, exist_ok=True)
         os.chmod(self.hub_tls, 0o750)
-        lines = [f"EDGE_HUB_BROKER={self.hosts[0]}:{self.hub_port}", f"EDGE_HUB_USERNAME={HUB_IDENTITY}",
+        t = self.hub_tls
+        lines = ["# The hub tools' broker login (edge-hub reads the EDGE_HUB_* variables as its defaults).",
+                 f"EDGE_HUB_BROKER={self.hosts[0]}:{self.hub_port}", f"EDGE_HUB_USERNAME={HUB_IDENTITY}",
+                 f"EDGE_HUB_TLS_CA={t / 'ca.crt'}", f"EDGE_HUB_TLS_CERT={t / 'mqtt-client.crt'}",
+                 f"EDGE_HUB_TLS_KEY={t / 'mqtt-client.key'}", f"EDGE_HUB_PASSWORD_ENV={PASSWORD_VAR}",
                  f"{PASSWORD_VAR}={password}"]
         pki.write_file(env, ("\n".join(lines) + "\n").encode(), 0o640)
         passwd = self.broker_dir / "hub.passwd"
@@ -201,6 +205,9 @@ class Site:
         crt, key, _ = self._leaf(self.hub_tls, "mqtt-client", HUB_IDENTITY)
         self.give_group(self.hub_group, key, self.hub_tls / "mqtt.env")
         self.give_group(self.hub_group, self.hub_tls, mode=0o750)
+        signing = self.dir / "hub.key"
+        if signing.exists():  # `edge-hub receive` acknowledges and `serve` signs commands with it
+            self.give_group(self.hub_group, signing)
 
     def add_node(self, node: str, hub_pub: Path) -> Path:
         check_node_name(node)
@@ -275,7 +282,16 @@ class Site:
             "topic write $file-response/#",
             ""])
 
-    def mosquitto_conf(self) -> str:
+    def main_conf_text(self) -> str:
+        main = self.mosquitto_dir / "mosquitto.conf"
+        return main.read_text(errors="replace") if main.exists() else ""
+
+    def mosquitto_conf(self, main_conf: str | None = None) -> str:
+        """conf.d/edge.conf. mosquitto refuses a second `persistence_location`, so it is written only
+        when the main mosquitto.conf (Debian's sets /var/lib/mosquitto/) has none."""
+        main_conf = self.main_conf_text() if main_conf is None else main_conf
+        has_location = any(line.split()[:1] == ["persistence_location"] for line in main_conf.splitlines())
+        location = ([] if has_location else [f"persistence_location {self.persistence_dir}/"])
         b = self.broker_dir
         tls = [f"cafile {b / 'ca.crt'}", f"certfile {b / 'broker.crt'}", f"keyfile {b / 'broker.key'}",
                f"crlfile {b / 'crl.pem'}", "require_certificate true", "tls_version tlsv1.2",
@@ -287,7 +303,7 @@ class Site:
             "# Persistence: sessions and queued QoS 1 messages survive a restart; saved every 5 s, so a",
             "# crash costs at most that window at the broker, and the hub's receipts cover it end to end.",
             "persistence true",
-            f"persistence_location {self.persistence_dir}/",
+            *location,
             "autosave_interval 5",
             "autosave_on_changes false",
             "",

@@ -1,0 +1,134 @@
+"""The node's command line as an operator meets it: start-up errors, one node per state folder,
+evidence inspected on a read-only mount, exports that verify first and never overwrite."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import BIN, PROFILES, REPO, run_cli
+from .evidence_rig import evidence_node
+
+
+def clean_env(*drop: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("edge-node:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("how", ["profile", "--source"])
+def test_a_missing_camera_password_stops_the_node_with_one_line(tmp_path, how):
+    if how == "profile":  # the market profile's rtsp:// URL uses ${EDGE_CAMERA_PASSWORD}
+        args = ["--config", str(PROFILES / "market.toml")]
+        name = "EDGE_CAMERA_PASSWORD"
+    else:
+        args = ["--config", str(PROFILES / "reservoir.toml"), "--source", "rtsp://admin:${EDGE_TEST_NOPE}@10.0.0.1/s"]
+        name = "EDGE_TEST_NOPE"
+    result = run_cli("edge-node", "run", *args, "--state-dir", str(tmp_path), "--no-link",
+                     env=clean_env("EDGE_CAMERA_PASSWORD", "EDGE_TEST_NOPE"))
+    line = one_line_error(result)
+    assert name in line and "not set" in line and "source" in line
+
+
+def test_a_missing_broker_password_variable_stops_the_node_with_one_line(tmp_path):
+    result = run_cli("edge-node", "run", "--config", str(PROFILES / "reservoir.toml"), "--state-dir", str(tmp_path),
+                     "--source", f"sim:{REPO / 'simulator/scenarios/reservoir_day_angler.toml'}",
+                     env=clean_env("EDGE_MQTT_PASSWORD"))
+    line = one_line_error(result)
+    assert "link.password_env" in line and "EDGE_MQTT_PASSWORD" in line
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli-ev")
+    profile = evidence_node(folder)
+    state = folder / "state"
+    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
+    result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), "--max-frames", "130")
+    assert result.returncode == 0, result.stderr
+    ids = sorted(p.name for p in (state / "evidence").iterdir() if (p / "manifest.json").exists())
+    assert len(ids) >= 2
+    return profile, state, ids
+
+
+def test_a_second_node_on_the_same_state_folder_is_refused_with_the_first_ones_pid(bundles, tmp_path):
+    profile, _, _ = bundles
+    state = tmp_path / "state"
+    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
+    first = subprocess.Popen([str(BIN / "edge-node"), "run", "--config", str(profile), "--state-dir", str(state),
+                              "--duration", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (state / "node.lock").exists():
+            time.sleep(0.05)
+        time.sleep(0.5)
+        second = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), "--max-frames", "5")
+        line = one_line_error(second)
+        assert f"in use by pid {first.pid}" in line and str(state) in line
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    # A kill -9 leaves no stale lock: the next node starts.
+    again = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), "--max-frames", "5")
+    assert again.returncode == 0, again.stderr
+
+
+def test_evidence_list_and_verify_work_on_a_read_only_mount(bundles, tmp_path):
+    _, state, ids = bundles
+    card = tmp_path / "card"
+    shutil.copytree(state, card)
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    if subprocess.run(["mount", "--bind", str(card), str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here (needs root)")
+    try:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], capture_output=True).returncode != 0:
+            pytest.skip("cannot remount read-only here")
+        listed = run_cli("edge-node", "evidence", "list", "--state-dir", str(mount))
+        assert listed.returncode == 0, listed.stderr
+        assert all(i in listed.stdout for i in ids)
+        verified = run_cli("edge-node", "evidence", "verify", "--all", "--state-dir", str(mount))
+        assert verified.returncode == 0, verified.stderr
+        assert f"{len(ids)} bundle(s) verified" in verified.stdout
+        out = tmp_path / "export"
+        exported = run_cli("edge-node", "evidence", "export", ids[0], "--out", str(out), "--state-dir", str(mount))
+        assert exported.returncode == 0, exported.stderr
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+    assert sorted(os.listdir(card)) == sorted(os.listdir(state)), "inspection wrote to the card"
+
+
+def test_export_verifies_first_and_never_overwrites(bundles, tmp_path):
+    _, state, ids = bundles
+    copy = tmp_path / "state"
+    shutil.copytree(state, copy)
+    clip = copy / "evidence" / ids[0] / "clip.mp4"
+    data = bytearray(clip.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    clip.write_bytes(bytes(data))
+    out = tmp_path / "tampered"
+    result = run_cli("edge-node", "evidence", "export", ids[0], "--out", str(out), "--state-dir", str(copy))
+    assert result.returncode == 1 and "does not verify" in result.stderr and "clip.mp4" in result.stderr
+    assert not out.exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "case-notes.txt").write_text("keep me")
+    result = run_cli("edge-node", "evidence", "export", ids[1], "--out", str(existing), "--state-dir", str(copy))
+    line = one_line_error(result)
+    assert "exists" in line and (existing / "case-notes.txt").read_text() == "keep me"
+    assert sorted(os.listdir(existing)) == ["case-notes.txt"]
+    good = run_cli("edge-node", "evidence", "export", ids[1], "--out", str(tmp_path / "new"), "--state-dir", str(copy))
+    assert good.returncode == 0 and "verified" in good.stdout
+    assert (Path(tmp_path / "new") / "SHA256SUMS").exists()

@@ -132,3 +132,67 @@ def test_export_verifies_first_and_never_overwrites(bundles, tmp_path):
     good = run_cli("edge-node", "evidence", "export", ids[1], "--out", str(tmp_path / "new"), "--state-dir", str(copy))
     assert good.returncode == 0 and "verified" in good.stdout
     assert (Path(tmp_path / "new") / "SHA256SUMS").exists()
+
+
+# --- check-config and --set -----------------------------------------------------------------------
+
+def profile_with_model(tmp_path: Path, corrupt: bool) -> Path:
+    import hashlib
+    import json
+
+    model = tmp_path / "model"
+    shutil.copytree(REPO / "models" / "default", model)
+    if corrupt:  # not a model at all, yet its hash is the manifest's
+        (model / "model.onnx").write_bytes(b"\x08\x07garbage" * 1000)
+        manifest = json.loads((model / "manifest.json").read_text())
+        manifest["sha256"] = hashlib.sha256((model / "model.onnx").read_bytes()).hexdigest()
+        (model / "manifest.json").write_text(json.dumps(manifest))
+    text = (PROFILES / "reservoir.toml").read_text().replace('model = "../models/default"', f'model = "{model}"')
+    profile = tmp_path / "site.toml"
+    profile.write_text(text)
+    return profile
+
+
+def test_check_config_opens_the_onnx_session(tmp_path):
+    good = run_cli("edge-node", "check-config", str(profile_with_model(tmp_path / "a", corrupt=False)))
+    assert good.returncode == 0, good.stderr
+    bad = run_cli("edge-node", "check-config", str(profile_with_model(tmp_path / "b", corrupt=True)))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "detect.model" in bad.stderr and "ONNX" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_check_config_warns_about_a_password_over_plain_tcp(tmp_path):
+    result = run_cli("edge-node", "check-config", str(PROFILES / "reservoir.toml"))
+    assert result.returncode == 0
+    assert "warning: link: the broker password goes to hub.local:1883 in clear text" in result.stderr
+    tls = tmp_path / "tls.toml"
+    text = (PROFILES / "reservoir.toml").read_text().replace('model = "../models/default"',
+                                                            f'model = "{REPO / "models" / "default"}"')
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    tls.write_text(text.replace("port = 1883", f'port = 8883\ntls = {{ ca_file = "{ca}" }}'))
+    quiet = run_cli("edge-node", "check-config", str(tls))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "clear text" not in quiet.stderr
+
+
+def test_set_errors_name_the_flag_and_list_indices_work(tmp_path):
+    base = ["edge-node", "run", "--config", str(PROFILES / "reservoir.toml"), "--state-dir", str(tmp_path),
+            "--no-link", "--max-frames", "1"]
+    bad = run_cli(*base, "--set", "capture.fps=abc")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("--set capture.fps=abc: capture.fps:"), bad.stderr
+    outside = run_cli(*base, "--set", "zones[7].name=x")
+    assert outside.returncode == 2 and "zones[7] does not exist" in outside.stderr and "unknown key" not in outside.stderr
+    wrong = run_cli(*base, "--set", "zones[0].polygon=[[0.0, 0.0]]")
+    assert wrong.returncode == 2 and wrong.stderr.startswith("--set zones[0].polygon=[[0.0, 0.0]]: zones[0].polygon")
+
+
+def test_set_can_change_one_zone_of_a_profile():
+    from edge.config import load_profile
+    from edge.config.profile import parse_override
+
+    polygon = "[[0.0, 0.5], [1.0, 0.5], [1.0, 0.9], [0.0, 0.9]]"
+    profile = load_profile(PROFILES / "reservoir.toml", overrides=[parse_override(f"zones[0].polygon={polygon}")])
+    assert profile.zones[0].polygon[0] == (0.0, 0.5) or list(profile.zones[0].polygon[0]) == [0.0, 0.5]
+    assert profile.zones[1].name == "water"

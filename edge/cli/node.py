@@ -25,14 +25,48 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for file in args.files:
         try:
-            load_profile(file)
+            profile = load_profile(file)
         except ConfigError as exc:
             for line in exc.lines():
                 print(line, file=sys.stderr)
             status = EXIT_USAGE
-        else:
-            print(f"{file}: ok")
+            continue
+        problem = _model_session_problem(profile)
+        if problem:
+            print(f"{file}: detect.model: {problem}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        for warning in _profile_warnings(profile):
+            print(f"{file}: warning: {warning}", file=sys.stderr)
+        print(f"{file}: ok")
     return status
+
+
+def _model_session_problem(profile) -> str | None:
+    """Open the model the way `run` does: a file whose hash matches its manifest can still be no
+    model at all (INVALID_PROTOBUF), and `run` would only find out after start-up."""
+    if profile.detect.model is None:
+        return None
+    from ..detect import ModelError
+    from ..pipeline import build_detection
+
+    try:
+        build_detection(profile, threads=1)
+    except ModelError as exc:
+        return str(exc)
+    except Exception as exc:  # onnxruntime's own errors (InvalidProtobuf, Fail, ...) have no common base
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{profile.resolve(profile.detect.model)}: the ONNX runtime cannot load it: {first}"
+    return None
+
+
+def _profile_warnings(profile) -> list[str]:
+    link = profile.link
+    warnings = []
+    if link.enabled and link.tls is None and (link.password_env or link.password_file):
+        warnings.append(f"link: the broker password goes to {link.host}:{link.port} in clear text (no [link] tls); "
+                        "use TLS on a real site (docs/security.md)")
+    return warnings
 
 
 class EvidenceSetupError(Exception):
@@ -230,6 +264,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return EXIT_USAGE
     setup_logging(profile.node.id, args.log_level)
+    for warning in _profile_warnings(profile):
+        log.warning(warning)
     # From here on a SIGTERM (systemd stopping a node that is still starting) stops cleanly.
     stop = _stop_on_signals()
     if profile.node.kind == "dock":

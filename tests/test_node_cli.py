@@ -196,3 +196,35 @@ def test_set_can_change_one_zone_of_a_profile():
     profile = load_profile(PROFILES / "reservoir.toml", overrides=[parse_override(f"zones[0].polygon={polygon}")])
     assert profile.zones[0].polygon[0] == (0.0, 0.5) or list(profile.zones[0].polygon[0]) == [0.0, 0.5]
     assert profile.zones[1].name == "water"
+
+
+# --- systemd READY and the once-a-second line ------------------------------------------------------
+
+def test_ready_waits_for_the_first_frame_and_the_log_line_counts_frames_honestly(level_clip, tmp_path):
+    import re
+
+    from .test_watchdog import NotifySocket, fields, run_node
+
+    absent = NotifySocket()
+    try:
+        result = run_node(absent, "--config", str(PROFILES / "reservoir.toml"), "--no-link",
+                          "--source", "usb:7", "--duration", "3")
+        assert "Traceback" not in result.stderr and "reconnect" in result.stderr, result.stderr
+        sent = [fields(m) for m in absent.settle()]
+        assert not any("READY" in m for m in sent), sent  # "source open" it is not
+    finally:
+        absent.close()
+    present = NotifySocket()
+    try:
+        # A 10 fps clip in real time: the detector's reads time out between frames (0.1 s), which is
+        # no reason to say "fps 0.0".
+        result = run_node(present, "--config", str(PROFILES / "reservoir.toml"), "--no-link",
+                          "--source", f"file:{level_clip}?loop=1", "--duration", "5")
+        assert result.returncode == 0, result.stderr
+        sent = [fields(m) for m in present.settle()]
+        assert sent[0].get("READY") == "1" and "streaming" in sent[0]["STATUS"], sent[:2]
+    finally:
+        present.close()
+    rates = [float(r) for r in re.findall(r"INFO edge.node: fps ([0-9.]+)", result.stderr)]
+    assert len(rates) >= 3, result.stderr
+    assert min(rates) > 0, rates

@@ -264,7 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return EXIT_USAGE
     setup_logging(profile.node.id, args.log_level)
-    for warning in _profile_warnings(profile):
+    for warning in _profile_warnings(profile) if not args.no_link else ():
         log.warning(warning)
     # From here on a SIGTERM (systemd stopping a node that is still starting) stops cleanly.
     stop = _stop_on_signals()

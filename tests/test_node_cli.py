@@ -228,3 +228,10 @@ def test_ready_waits_for_the_first_frame_and_the_log_line_counts_frames_honestly
     rates = [float(r) for r in re.findall(r"INFO edge.node: fps ([0-9.]+)", result.stderr)]
     assert len(rates) >= 3, result.stderr
     assert min(rates) > 0, rates
+
+
+def test_every_evidence_file_is_0640_the_clip_included(bundles):
+    _, state, ids = bundles
+    for bundle in ids:
+        for path in (state / "evidence" / bundle).iterdir():
+            assert path.stat().st_mode & 0o777 == 0o640, (path, oct(path.stat().st_mode))

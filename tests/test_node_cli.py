@@ -235,3 +235,47 @@ def test_every_evidence_file_is_0640_the_clip_included(bundles):
     for bundle in ids:
         for path in (state / "evidence" / bundle).iterdir():
             assert path.stat().st_mode & 0o777 == 0o640, (path, oct(path.stat().st_mode))
+
+
+# --- what a box without a sound card, and OpenCV/FFmpeg, put in the log ---------------------------
+
+LOG_LINE = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: "
+
+
+def test_aplay_without_a_sound_card_says_so_in_one_line_with_the_file_sink_hint():
+    import threading
+
+    import numpy as np
+
+    from edge.speaker.audio import Pcm
+    from edge.speaker.sinks import AlsaSink, SinkError
+
+    if shutil.which("aplay") is None:
+        pytest.skip("aplay is not installed (alsa-utils)")
+    sink = AlsaSink("hw:97,0")  # no such card
+    with pytest.raises(SinkError) as err:
+        sink.play(Pcm(np.zeros((1600, 1), np.int16), 16000), threading.Event())
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("aplay failed: ")
+    assert 'sink = "file"' in message and "aplay -l" in message
+
+
+def test_opencv_and_ffmpeg_noise_goes_through_the_log_format(tmp_path):
+    import re
+
+    result = run_cli("edge-node", "run", "--config", str(PROFILES / "reservoir.toml"), "--no-link",
+                     "--source", "rtsp://127.0.0.1:1/none", "--duration", "3")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert any("edge.native" in line for line in lines), result.stderr
+    assert all(re.match(LOG_LINE, line) for line in lines), [x for x in lines if not re.match(LOG_LINE, x)]
+
+
+def test_the_profiles_own_hint_for_a_scene_without_a_camera_works_from_the_repo_root():
+    import re
+
+    text = (PROFILES / "reservoir.toml").read_text()
+    hint = re.search(r"--source (sim:\S+)", text).group(1)
+    result = run_cli("edge-node", "run", "--config", "firmware_config/reservoir.toml", "--no-link",
+                     "--source", hint, "--max-frames", "3")
+    assert result.returncode == 0, result.stderr

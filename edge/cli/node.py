@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from .. import __version__
 from ..config import ConfigError, load_profile
-from ..logs import setup_logging
+from ..logs import route_native_stderr, setup_logging
 from ..statelock import StateDirBusy, lock_state_dir
 
 log = logging.getLogger("edge.node")
@@ -264,6 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return EXIT_USAGE
     setup_logging(profile.node.id, args.log_level)
+    route_native_stderr()
     for warning in _profile_warnings(profile) if not args.no_link else ():
         log.warning(warning)
     # From here on a SIGTERM (systemd stopping a node that is still starting) stops cleanly.

@@ -103,6 +103,7 @@ class Node:
         self.speaker = speaker
         self.report_interval_s = report_interval_s
         self.watchdog = watchdog or Watchdog()  # systemd's: a no-op outside a Type=notify unit
+        self._first_named: dict[str, str] = {}  # violation id -> its objects as first logged
         self.meter = RateMeter(report_interval_s)
         self.last_frame: Frame | None = None
         self._seen: Counter[str] = Counter()
@@ -192,9 +193,19 @@ class Node:
         seconds = time.monotonic() - started
         return RunSummary(frames, seconds, source.state, source.error, stopped)
 
+    def _objects_named(self, m: dict) -> str:
+        """The objects of a violation as its first log line named them: the tracker may give the
+        same stall a new id later, and an operator matching a CLEARED line to its WARNING needs the
+        first one (the new id follows in brackets)."""
+        now = ", ".join(f"{o['class']}#{o['track']}" for o in m["objects"])
+        first = self._first_named.setdefault(m["id"], now)
+        if m["stage"] == "cleared":
+            self._first_named.pop(m["id"], None)
+        return first if now in ("", first) else f"{first}; now {now}"
+
     def _handle(self, event: LifecycleEvent) -> None:
         m = event.message
-        objects = ", ".join(f"{o['class']}#{o['track']}" for o in m["objects"])
+        objects = self._objects_named(m)
         log.warning("%s %s: %s in %s (%s) [%s]%s", m["stage"].upper(), m["id"], m["kind"], m["zone"], objects,
                     m["rule"], " - loudspeaker warning" if event.speak else "")
         frame = self.last_frame

@@ -279,3 +279,19 @@ def test_the_profiles_own_hint_for_a_scene_without_a_camera_works_from_the_repo_
     result = run_cli("edge-node", "run", "--config", "firmware_config/reservoir.toml", "--no-link",
                      "--source", hint, "--max-frames", "3")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_violation_s_log_lines_keep_the_track_id_its_warning_named():
+    from types import SimpleNamespace
+
+    from edge.node import Node
+
+    node = SimpleNamespace(_first_named={})
+
+    def named(stage: str, track: int) -> str:
+        return Node._objects_named(node, {"id": "v1", "stage": stage, "objects": [{"class": "stall", "track": track}]})
+
+    assert named("warning", 6) == "stall#6"
+    assert named("alert", 6) == "stall#6"
+    assert named("cleared", 59) == "stall#6; now stall#59"  # the tracker's new id follows, the first leads
+    assert node._first_named == {}

@@ -324,3 +324,19 @@ def test_the_shipped_broker_files_are_what_provision_writes():
     assert (docs / "edge.conf").read_text() == site.mosquitto_conf(debian)
     assert (docs / "nodes.acl").read_text() == site.nodes_acl()
     assert (docs / "hub.acl").read_text() == site.hub_acl()
+
+
+def test_a_node_added_later_works_after_a_broker_reload(site):
+    site.cli("edge-hub", "provision", "node", "market-03", "--dir", str(site.hub))
+    site.proc.send_signal(signal.SIGHUP)  # `systemctl reload mosquitto`
+    time.sleep(1.0)
+    hub = hub_client(site)
+    hub.subscribe("edge/#")
+    c = node_client(site, "market-03", "market-03")
+    try:
+        assert c.ok
+        c.publish("edge/market-03/alert", b'{"new": true}')
+        assert wait(lambda: any(t == "edge/market-03/alert" for t, _ in hub.messages))
+    finally:
+        c.close()
+        hub.close()

@@ -38,8 +38,11 @@ def read_bundle(path: Path) -> dict[str, bytes]:
                 name = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and name in MEMBERS and member.size < 1 << 20:
                     files[name] = tar.extractfile(member).read()
-    except (OSError, tarfile.TarError) as exc:
-        raise BundleError(f"{path}: not a provisioning bundle ({exc})") from None
+    except OSError as exc:
+        raise BundleError(f"{path}: {exc.strerror}") from None
+    except tarfile.TarError:
+        raise BundleError(f"{path}: not a provisioning bundle (not a tar file from `edge-hub provision node`)") \
+            from None
     missing = [m for m in MEMBERS if m not in files]
     if missing:
         raise BundleError(f"{path}: not a provisioning bundle (missing {', '.join(missing)})")

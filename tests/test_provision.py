@@ -340,3 +340,13 @@ def test_a_node_added_later_works_after_a_broker_reload(site):
     finally:
         c.close()
         hub.close()
+
+
+def test_installing_something_that_is_not_a_bundle_is_one_line(tmp_path):
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all" * 100)
+    result = run_cli("edge-node", "provision", "install", str(junk), "--state-dir", str(tmp_path / "s"),
+                     "--tls-dir", str(tmp_path / "t"), "--owner", ME)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "not a provisioning bundle" in result.stderr
+    assert not (tmp_path / "t").exists()

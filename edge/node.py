@@ -46,6 +46,11 @@ class RunSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+# The longest a node waits for its first frame before it tells systemd it is up anyway (below the
+# unit's TimeoutStartSec=120, which would restart it).
+READY_WAIT_S = 60.0
+
+
 class RateMeter:
     """Frames per second over the last reporting interval."""
 
@@ -64,6 +69,16 @@ class RateMeter:
             return None
         self.last = self._count / elapsed
         self._count, self._since = 0, now
+        return self.last
+
+    def poll(self) -> float | None:
+        """The rate when an interval has passed with no frame at hand: a read that timed out between
+        two frames is not a stopped camera, so it counts the frames of the interval, not zero."""
+        elapsed = time.monotonic() - self._since
+        if elapsed < self.interval_s:
+            return None
+        self.last = self._count / elapsed
+        self._count, self._since = 0, time.monotonic()
         return self.last
 
 
@@ -88,6 +103,7 @@ class Node:
         self.speaker = speaker
         self.report_interval_s = report_interval_s
         self.watchdog = watchdog or Watchdog()  # systemd's: a no-op outside a Type=notify unit
+        self._first_named: dict[str, str] = {}  # violation id -> its objects as first logged
         self.meter = RateMeter(report_interval_s)
         self.last_frame: Frame | None = None
         self._seen: Counter[str] = Counter()
@@ -111,28 +127,35 @@ class Node:
             max_frames: int | None = None) -> RunSummary:
         source = self.source
         started = time.monotonic()
-        last_report = started
         frames = 0
         stopped = False
         last_wall = time.time()
-        self.watchdog.ready(f"running: source {source.state.value}")
+        # READY=1 once the source has delivered a frame (a camera that is absent at boot keeps the unit
+        # "activating", its status saying so), or after READY_WAIT_S of trying: then the node runs on,
+        # reconnecting with its back-off, rather than being restarted by TimeoutStartSec.
+        ready = False
+        ready_by = started + READY_WAIT_S
         while True:
             if stop.is_set() or (duration_s is not None and time.monotonic() - started >= duration_s):
                 stopped = True
                 break
-            self.watchdog.beat(frames + source.stats.reconnects)  # pings only while frames (or retries) come
+            if ready:
+                self.watchdog.beat(frames + source.stats.reconnects)  # pings only while frames (or retries) come
             if self.link is not None:
                 self.link.run_commands()
                 self._maybe_stats()
             self._watch_degraded()
             frame = source.read(timeout=0.1)
-            now = time.monotonic()
+            if not ready and (frame is not None or time.monotonic() >= ready_by):
+                ready = True
+                self.watchdog.ready(f"running: source {source.state.value}" if frame is not None
+                                    else f"running: no frame from the source yet ({source.state.value}), retrying")
             if frame is None:
                 if source.done:
                     break
-                if now - last_report >= self.report_interval_s:  # say so when nothing arrives
-                    self._report(0.0)
-                    last_report = now
+                idle_rate = self.meter.poll()  # say so when nothing arrives
+                if idle_rate is not None:
+                    self._report(idle_rate)
                 continue
             frames += 1
             self.last_frame = frame
@@ -156,7 +179,6 @@ class Node:
             rate = self.meter.tick()
             if rate is not None:
                 self._report(rate)
-                last_report = now
             if max_frames is not None and frames >= max_frames:
                 stopped = True
                 break
@@ -171,9 +193,19 @@ class Node:
         seconds = time.monotonic() - started
         return RunSummary(frames, seconds, source.state, source.error, stopped)
 
+    def _objects_named(self, m: dict) -> str:
+        """The objects of a violation as its first log line named them: the tracker may give the
+        same stall a new id later, and an operator matching a CLEARED line to its WARNING needs the
+        first one (the new id follows in brackets)."""
+        now = ", ".join(f"{o['class']}#{o['track']}" for o in m["objects"])
+        first = self._first_named.setdefault(m["id"], now)
+        if m["stage"] == "cleared":
+            self._first_named.pop(m["id"], None)
+        return first if now in ("", first) else f"{first}; now {now}"
+
     def _handle(self, event: LifecycleEvent) -> None:
         m = event.message
-        objects = ", ".join(f"{o['class']}#{o['track']}" for o in m["objects"])
+        objects = self._objects_named(m)
         log.warning("%s %s: %s in %s (%s) [%s]%s", m["stage"].upper(), m["id"], m["kind"], m["zone"], objects,
                     m["rule"], " - loudspeaker warning" if event.speak else "")
         frame = self.last_frame

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..hub.command import add_command, add_speak
     from ..hub.connection import add_broker_options
     from ..hub.listen import add_listen
+    from ..hub.provision_cli import add_provision
     from ..hub.receive import add_receive
 
     parser = argparse.ArgumentParser(prog="edge-hub", description="Hub side of the edge product.")
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_command(sub, common)
     add_speak(sub, common)
     add_receive(sub, common)
+    add_provision(sub)
     return parser
 
 

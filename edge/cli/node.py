@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from .. import __version__
 from ..config import ConfigError, load_profile
 from ..config.rules import basis_lines
-from ..logs import setup_logging
+from ..logs import route_native_stderr, setup_logging
+from ..statelock import StateDirBusy, lock_state_dir
 
 log = logging.getLogger("edge.node")
 
@@ -30,11 +31,45 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             for line in exc.lines():
                 print(line, file=sys.stderr)
             status = EXIT_USAGE
-        else:
-            print(f"{file}: ok")
-            for line in basis_lines(profile):
-                print(f"{file}: {line}")
+            continue
+        problem = _model_session_problem(profile)
+        if problem:
+            print(f"{file}: detect.model: {problem}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        for warning in _profile_warnings(profile):
+            print(f"{file}: warning: {warning}", file=sys.stderr)
+        print(f"{file}: ok")
+        for line in basis_lines(profile):
+            print(f"{file}: {line}")
     return status
+
+
+def _model_session_problem(profile) -> str | None:
+    """Open the model the way `run` does: a file whose hash matches its manifest can still be no
+    model at all (INVALID_PROTOBUF), and `run` would only find out after start-up."""
+    if profile.detect.model is None:
+        return None
+    from ..detect import ModelError
+    from ..pipeline import build_detection
+
+    try:
+        build_detection(profile, threads=1)
+    except ModelError as exc:
+        return str(exc)
+    except Exception as exc:  # onnxruntime's own errors (InvalidProtobuf, Fail, ...) have no common base
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"{profile.resolve(profile.detect.model)}: the ONNX runtime cannot load it: {first}"
+    return None
+
+
+def _profile_warnings(profile) -> list[str]:
+    link = profile.link
+    warnings = []
+    if link.enabled and link.tls is None and (link.password_env or link.password_file):
+        warnings.append(f"link: the broker password goes to {link.host}:{link.port} in clear text (no [link] tls); "
+                        "use TLS on a real site (docs/security.md)")
+    return warnings
 
 
 class EvidenceSetupError(Exception):
@@ -129,6 +164,13 @@ def run_dock(profile, args: argparse.Namespace, stop: threading.Event) -> int:
     from ..watchdog import Watchdog
 
     state_dir = resolve_state_dir(args)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        lock_state_dir(state_dir)
+    except StateDirBusy as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir")
     key_path = state_dir / "keys" / "node.key"
     try:
         key = load_private_key(key_path)
@@ -183,6 +225,25 @@ def start_telemetry(profile, source):
     return poses, reader
 
 
+def startup_environment_problem(profile, uri: str, args: argparse.Namespace) -> str | None:
+    """A variable the source URI or the broker password needs and that is not set, as one line.
+
+    Checked before anything starts: under systemd a traceback here was a restart loop every 3 s.
+    """
+    from ..capture.uri import SourceUriError, expand_env, redact_uri
+
+    where = "--source" if args.source else f"{args.config}: capture.source"
+    try:
+        expand_env(uri)
+    except SourceUriError as exc:
+        return f"{where} {redact_uri(uri)}: {exc}"
+    link = profile.link
+    if link.enabled and not args.no_link and link.password_env and link.password_env not in os.environ:
+        return (f"{args.config}: link.password_env: environment variable {link.password_env} is not set "
+                "(put it in the unit's EnvironmentFile, e.g. /etc/edge/<profile>.env)")
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..capture import SourceError, SourceState, open_source
     from ..config.profile import parse_override
@@ -206,6 +267,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return EXIT_USAGE
     setup_logging(profile.node.id, args.log_level)
+    route_native_stderr()
+    for warning in _profile_warnings(profile) if not args.no_link else ():
+        log.warning(warning)
     # From here on a SIGTERM (systemd stopping a node that is still starting) stops cleanly.
     stop = _stop_on_signals()
     if profile.node.kind == "dock":
@@ -213,13 +277,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     uri = args.source or profile.source_uri()
     if uri is None:
         return _fail(f"{args.config}: capture: this profile has no camera")
+    problem = startup_environment_problem(profile, uri, args)
+    if problem:
+        return _fail(problem)
+    state_dir = resolve_state_dir(args, profile)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        lock_state_dir(state_dir)
+    except StateDirBusy as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir")
     try:
         stage = build_detection(profile)
     except ModelError as exc:
         return _fail(str(exc))
-    state_dir = resolve_state_dir(args, profile)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
         sink = JsonlSink(state_dir / "lifecycle.jsonl")
     except OSError as exc:
         return _fail(f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir")
@@ -329,13 +402,14 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_store(args: argparse.Namespace):
+def _open_store(args: argparse.Namespace, *, read_only: bool = False):
+    """The evidence store; `read_only` for inspection (a read-only mount, a running node)."""
     from ..evidence import EvidenceStore
 
     state = resolve_state_dir(args)
     if not (state / "evidence.db").exists():
         raise FileNotFoundError(f"no evidence in {state} (use --state-dir or --config)")
-    return state, EvidenceStore(state)
+    return state, (EvidenceStore.inspect(state) if read_only else EvidenceStore(state))
 
 
 def cmd_evidence_list(args: argparse.Namespace) -> int:
@@ -343,7 +417,7 @@ def cmd_evidence_list(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     try:
-        state, store = _open_store(args)
+        state, store = _open_store(args, read_only=True)
     except FileNotFoundError as exc:
         return _fail(str(exc))
     rows = store.rows(include_deleted=args.all)
@@ -368,7 +442,7 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
     if not args.all and not args.id:
         return _fail("name a bundle, or --all")
     try:
-        state, store = _open_store(args)
+        state, store = _open_store(args, read_only=True)
         key = load_public_key(args.key or state / "keys" / "node.pub")
     except (FileNotFoundError, KeyFileError) as exc:
         return _fail(str(exc))
@@ -390,16 +464,33 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence_export(args: argparse.Namespace) -> int:
+    from ..crypto import KeyFileError, load_public_key
     from ..evidence import BundleProblem
-    from ..evidence.verify import export_bundle
+    from ..evidence.verify import export_bundle, verify_store
 
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        return _fail(f"{args.out} exists; export into a new folder (nothing was overwritten)")
     try:
-        state, store = _open_store(args)
-        out = export_bundle(store, args.id, args.key or state / "keys" / "node.pub", args.out)
+        state, store = _open_store(args, read_only=True)
+        key_path = args.key or state / "keys" / "node.pub"
+        key = load_public_key(key_path)
+    except (FileNotFoundError, KeyFileError) as exc:
+        return _fail(str(exc))
+    try:
+        # Verify first: a bundle that does not verify is evidence of tampering, not a hand-over.
+        verdicts = [v for v in verify_store(store, key, args.id) if v.bundle == args.id]
+        if not verdicts:
+            return _fail(f"no bundle {args.id}")
+        bad = [v for v in verdicts if not v.ok]
+        if bad:
+            print(f"edge-node: {args.id} does not verify, not exported: {bad[0].problem}", file=sys.stderr)
+            return EXIT_FAILED
+        out = export_bundle(store, args.id, key_path, args.out)
     except (FileNotFoundError, BundleProblem) as exc:
         return _fail(str(exc))
-    store.close()
-    print(f"{out}: exported; see {out / 'README.txt'} for how to verify it with sha256sum and openssl")
+    finally:
+        store.close()
+    print(f"{out}: exported and verified; see {out / 'README.txt'} for how to check it with sha256sum and openssl")
     return EXIT_OK
 
 
@@ -473,6 +564,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .model import add_model_parser
 
     add_model_parser(sub)
+
+    from ..bundle import add_provision
+
+    add_provision(sub)
     return parser
 
 

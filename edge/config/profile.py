@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ KIND_CLASSES: dict[str, tuple[str, ...]] = {
 class Problem:
     path: str
     message: str
+    origin: str | None = None  # where the bad value came from when not the file: "--set KEY=VALUE"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
@@ -53,7 +55,7 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{self.file}: {p}" for p in self.problems]
+        return [f"{p.origin or self.file}: {p}" for p in self.problems]
 
 
 class Profile(Section):
@@ -117,16 +119,59 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+_STEP = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
+
+
+def _steps(dotted: str) -> list[str | int]:
+    """`zones[0].polygon` -> ["zones", 0, "polygon"]: keys and list indices, as in error paths."""
+    steps: list[str | int] = []
+    for part in dotted.split("."):
+        m = _STEP.match(part)
+        if not m:
+            raise ValueError(f"--set {dotted}: {part!r} is not a key (keys look like section.key or zones[0].key)")
+        steps.append(m.group(1))
+        steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
+    return steps
+
+
 def apply_overrides(data: dict, overrides: list[tuple[str, Any]]) -> dict:
     for dotted, value in overrides:
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {dotted}: {part} is not a section")
-        node[leaf] = value
+        *parents, leaf = _steps(dotted)
+        node: Any = data
+        walked = ""
+        for step, nxt in zip(parents, [*parents[1:], leaf], strict=True):
+            walked = f"{walked}[{step}]" if isinstance(step, int) else (f"{walked}.{step}" if walked else step)
+            if isinstance(step, int):
+                if not isinstance(node, list) or step >= len(node):
+                    size = len(node) if isinstance(node, list) else 0
+                    raise ValueError(f"--set {dotted}: {walked} does not exist (the list has {size} entries)")
+                node = node[step]
+            else:
+                if not isinstance(node, dict):
+                    raise ValueError(f"--set {dotted}: {walked} is not a section")
+                node = node.setdefault(step, [] if isinstance(nxt, int) else {})
+        if isinstance(leaf, int):
+            if not isinstance(node, list) or leaf >= len(node):
+                raise ValueError(f"--set {dotted}: index {leaf} does not exist")
+            node[leaf] = value
+        elif isinstance(node, dict):
+            node[leaf] = value
+        else:
+            raise ValueError(f"--set {dotted}: {walked or leaf} is not a section")
     return data
+
+
+def _blame_overrides(problems: list[Problem], overrides: list[tuple[str, Any]]) -> list[Problem]:
+    """A problem in a value given with --set names the flag, not the file."""
+    out = []
+    for problem in problems:
+        origin = None
+        for key, value in overrides:
+            if problem.path == key or problem.path.startswith((key + ".", key + "[")):
+                shown = value if isinstance(value, str) else json.dumps(value)
+                origin = f"--set {key}={shown}"
+        out.append(Problem(problem.path, problem.message, origin) if origin else problem)
+    return out
 
 
 def load_profile(file: str | Path, *, check_files: bool = True, overrides: list[tuple[str, Any]] = (),
@@ -147,15 +192,18 @@ def load_profile(file: str | Path, *, check_files: bool = True, overrides: list[
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, [_toml_problem(exc)]) from None
     except ValueError as exc:
-        raise ConfigError(file, [Problem("--set", str(exc))]) from None
+        message = str(exc)
+        flag, _, rest = message.partition(": ")
+        raise ConfigError(file, [Problem(flag.removeprefix("--set "), rest or message, "--set")]) from None
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(file, [_pydantic_problem(e) for e in exc.errors()]) from None
+        raise ConfigError(file, _blame_overrides([_pydantic_problem(e) for e in exc.errors()], list(overrides))) \
+            from None
     profile._base_dir = file.resolve().parent
     problems = cross_check(profile, check_files=check_files)
     if problems:
-        raise ConfigError(file, problems)
+        raise ConfigError(file, _blame_overrides(problems, list(overrides)))
     return profile
 
 

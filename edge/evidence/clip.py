@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -52,6 +53,7 @@ def write_clip(path: Path, frames: list[EncodedFrame], size: tuple[int, int], fp
         tmp.unlink(missing_ok=True)
         raise
     try:
+        os.chmod(tmp, 0o640)  # like every other evidence file (PyAV creates it 0644 through the umask)
         finish_atomic(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)

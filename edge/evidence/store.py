@@ -229,6 +229,18 @@ class EvidenceStore:
         self.keep_reserve()
         return False
 
+    @classmethod
+    def inspect(cls, state_dir: Path) -> EvidenceStore:
+        """A store to read (list, verify, export) that writes nothing: the folder may be an
+        investigator's read-only mount of a dead box's card. See edge/evidence/readonly.py."""
+        from .readonly import open_for_reading
+
+        store = cls.__new__(cls)
+        store.root = state_dir / "evidence"
+        store._db = open_for_reading(state_dir / "evidence.db")
+        store._lock = threading.Lock()
+        return store
+
     def integrity(self) -> str:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0]
 

@@ -18,10 +18,17 @@ def add_broker_options(parser: argparse.ArgumentParser) -> None:
                    help="broker address (default $EDGE_HUB_BROKER or localhost:1883)")
     g.add_argument("--prefix", default="edge", help="topic prefix (default edge)")
     g.add_argument("--username", default=os.environ.get("EDGE_HUB_USERNAME"))
-    g.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
-    g.add_argument("--tls-ca", metavar="FILE", help="CA certificate: connect with TLS")
-    g.add_argument("--tls-cert", metavar="FILE", help="client certificate")
-    g.add_argument("--tls-key", metavar="FILE", help="client key")
+    # The EDGE_HUB_* defaults come from the hub's mqtt.env (`edge-hub provision init`), so a unit or a
+    # shell that loads it needs no TLS flags.
+    env = os.environ.get
+    g.add_argument("--password-env", metavar="VAR", default=env("EDGE_HUB_PASSWORD_ENV"),
+                   help="read the password from this environment variable (default $EDGE_HUB_PASSWORD_ENV)")
+    g.add_argument("--tls-ca", metavar="FILE", default=env("EDGE_HUB_TLS_CA"),
+                   help="CA certificate: connect with TLS (default $EDGE_HUB_TLS_CA)")
+    g.add_argument("--tls-cert", metavar="FILE", default=env("EDGE_HUB_TLS_CERT"),
+                   help="client certificate (default $EDGE_HUB_TLS_CERT)")
+    g.add_argument("--tls-key", metavar="FILE", default=env("EDGE_HUB_TLS_KEY"),
+                   help="client key (default $EDGE_HUB_TLS_KEY)")
     g.add_argument("--client-id", help="MQTT client id (default: per command)")
 
 

@@ -16,6 +16,17 @@ class SinkError(Exception):
     pass
 
 
+def aplay_error(stderr: str, device: str) -> str:
+    """One line from aplay's several (ALSA library lines first, aplay's own verdict last), with the
+    fix when the box has no sound card: the file sink."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    verdict = lines[-1] if lines else "no message"
+    no_card = any(s in stderr for s in ("cannot find card", "audio open error", "Unknown PCM", "No such device"))
+    hint = (f"; no sound card for ALSA device {device!r}? `aplay -l` lists the cards; on a box without one "
+            'set [speaker] sink = "file" (docs/speaker.md)') if no_card else ""
+    return f"aplay failed: {verdict}{hint}"
+
+
 class AlsaSink:
     """`aplay` on an ALSA device; interruptible."""
 
@@ -44,7 +55,7 @@ class AlsaSink:
                     proc.wait(5)
                     return False
             if proc.returncode != 0:
-                raise SinkError(f"aplay failed: {proc.stderr.read().decode(errors='replace').strip()[:200]}")
+                raise SinkError(aplay_error(proc.stderr.read().decode(errors="replace"), self.device))
         return True
 
 

@@ -18,6 +18,7 @@ from rich.text import Text
 
 PLAIN_WIDTH = 160  # tables in logs: wide enough for the summary, no colours
 PROGRESS_EVERY_S = 10.0
+WIDE = 120  # narrower terminals (80x24) get the compact table
 
 
 def make_console(plain: bool = False) -> Console:
@@ -83,7 +84,7 @@ class View:
         parts = []
         for n in self.nodes:
             c = n.counts
-            parts.append(f"{n.node_id} {min(n.frames, n.scenario_frames)}/{n.scenario_frames} frames "
+            parts.append(f"{n.node_id} {n.frames} frames "
                          f"{n.fps:.0f} fps {n.phase}, {c.get('warning', 0)} warn {c.get('alert', 0)} alert, "
                          f"evidence {c.get('verified', 0)}/{c.get('sealed', 0)} at hub")
         with self._lock:
@@ -91,30 +92,54 @@ class View:
                                soft_wrap=True)
 
     def __rich__(self) -> Group:
+        width, height = self.console.size
         header = Text.assemble(("edge demo ", "bold"), (f"{self.phase}  ", ""),
                                (f"{self.elapsed:.0f} s", "dim"))
         if self.hub is not None and self.hub.broker is not None:
             header.append(f"   hub: broker {self.hub.broker.address}, nodes online: "
                           f"{', '.join(sorted(self.hub.online)) or '-'}", style="dim")
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column, justify in (("node", "left"), ("scenario", "left"), ("progress", "left"), ("fps", "right"),
-                                ("state", "left"), ("warnings", "right"), ("spoken", "right"), ("alerts", "right"),
-                                ("cleared", "right"), ("at hub", "right"), ("bundles sealed/at hub/acked", "right")):
-            table.add_column(column, justify=justify, no_wrap=column in ("node", "scenario"))
-        for n in self.nodes:
-            c = n.counts
-            done = min(n.frames, n.scenario_frames)
-            table.add_row(n.node_id, n.scenario.removesuffix(".toml"),
-                          Group(ProgressBar(total=n.scenario_frames or 1, completed=done, width=18),
-                                Text(f"{done}/{n.scenario_frames} frames", style="dim")),
-                          f"{n.fps:.1f}", n.phase, str(c.get("warning", 0)), str(c.get("spoken", 0)),
-                          str(c.get("alert", 0)), str(c.get("cleared", 0)),
-                          f"{c.get('at_hub', 0)}/{c.get('produced', 0)}",
-                          f"{c.get('sealed', 0)}/{c.get('verified', 0)}/{c.get('acked', 0)}")
+        header.truncate(width, overflow="ellipsis")
+        table = self._table(width)
+        # The events fill what the terminal has left, newest at the bottom (rich crops the bottom of
+        # what does not fit, which would hide the newest ones): header, table head and rule, rows, the
+        # panel's two borders.
+        rows_used = 1 + 3 + len(self.nodes) * (1 if width < WIDE else 2) + 2
+        room = max(1, height - rows_used - 1)
         with self._lock:
-            events = Text("\n").join(self._events) if self._events else Text("waiting...", style="dim")
+            newest = list(self._events)[-room:]
+        events = Text("\n").join(e.copy() for e in newest) if newest else Text("waiting...", style="dim")
+        events.no_wrap, events.overflow = True, "ellipsis"
         return Group(header, table, Panel(events, title="latest events: nodes, loudspeakers and hub",
                                           title_align="left", border_style="dim"))
+
+    def _table(self, width: int) -> Table:
+        """The node table; below WIDE columns the counts share short columns, so no number becomes
+        "…" in an 80-column terminal. Frames are the node's own count (what the summary shows too)."""
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        if width >= WIDE:
+            columns = (("node", "left"), ("scenario", "left"), ("scenario played", "left"), ("frames", "right"),
+                       ("fps", "right"),
+                       ("state", "left"), ("warnings", "right"), ("spoken", "right"), ("alerts", "right"),
+                       ("cleared", "right"), ("at hub", "right"), ("bundles sealed/at hub/acked", "right"))
+        else:
+            columns = (("node", "left"), ("frames", "right"), ("fps", "right"), ("state", "left"),
+                       ("warn/spk/alrt/clr", "right"), ("at hub", "right"), ("evidence", "right"))
+        for column, justify in columns:
+            table.add_column(column, justify=justify, no_wrap=width < WIDE or column in ("node", "scenario"))
+        for n in self.nodes:
+            c = n.counts
+            counts = [str(c.get(k, 0)) for k in ("warning", "spoken", "alert", "cleared")]
+            at_hub = f"{c.get('at_hub', 0)}/{c.get('produced', 0)}"
+            bundles = f"{c.get('sealed', 0)}/{c.get('verified', 0)}/{c.get('acked', 0)}"
+            if width >= WIDE:
+                done = min(n.frames, n.scenario_frames)
+                table.add_row(n.node_id, n.scenario.removesuffix(".toml"),
+                              ProgressBar(total=n.scenario_frames or 1, completed=done, width=18),
+                              str(n.frames), f"{n.fps:.1f}", n.phase, *counts, at_hub, bundles)
+            else:
+                table.add_row(n.node_id, str(n.frames), f"{n.fps:.0f}", n.phase[:10], "/".join(counts), at_hub,
+                              bundles)
+        return table
 
     # --- the end ---------------------------------------------------------------------------------
     def summary(self, rows: list[dict], ok: bool) -> None:

@@ -74,3 +74,8 @@ def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedPr
     cmd, *rest = args
     return subprocess.run([str(BIN / cmd), *rest], capture_output=True, text=True, timeout=timeout,
                           cwd=REPO, **kwargs)
+
+
+# The session's PostgreSQL server (tests/postgres.py), shared by every test that asks for it.
+from .postgres import postgres  # noqa: E402, F401
+from .hub_rig import mosquitto  # noqa: E402, F401  (one broker for the hub-service tests)

@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_command(sub, common)
     add_speak(sub, common)
     add_receive(sub, common)
+
+    from .hubserve import add_service_commands
+
+    add_service_commands(sub)  # serve, check-config, user
     return parser
 
 

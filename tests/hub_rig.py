@@ -13,6 +13,12 @@ import pytest
 from edge.crypto import generate_keypair
 
 _db_names = itertools.count()
+_prefixes = itertools.count()
+
+
+def unique_prefix() -> str:
+    """A topic prefix of its own for each test: they share one broker."""
+    return f"t{next(_prefixes)}x{int(time.time() * 1000) % 10**7}"
 
 
 def iso(t: float) -> str:
@@ -33,6 +39,7 @@ def lifecycle(vid: str, stage: str, *, node: str = "n1", rule: str = "no_fishing
 
 HUB_TOML = """
 [hub]
+prefix = "{prefix}"
 data_dir = "{data}"
 key_file = "hub.key"
 log_level = "INFO"
@@ -40,6 +47,7 @@ log_level = "INFO"
 [broker]
 address = "127.0.0.1:{port}"
 client_id = "{client_id}"
+share_group = "{group}"
 
 [store]
 url = "{url}"
@@ -58,13 +66,13 @@ speed_kmh = 18
 
 
 def write_config(folder: Path, *, url: str, broker_port: int = 1883, api_port: int = 0, client_id: str = "hub-1",
-                 ack_s: float = 120) -> Path:
+                 ack_s: float = 120, prefix: str = "edge", group: str = "hub") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "hub.key").exists():
         generate_keypair(folder / "hub.key", folder / "hub.pub")
     path = folder / "hub.toml"
     path.write_text(HUB_TOML.format(data=folder, port=broker_port, client_id=client_id, url=url, api_port=api_port,
-                                    ack_s=ack_s))
+                                    ack_s=ack_s, prefix=prefix, group=group))
     return path
 
 

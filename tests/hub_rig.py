@@ -93,3 +93,87 @@ def mosquitto(tmp_path_factory):
     broker = Broker(tmp_path_factory.mktemp("hub-broker")).start()
     yield broker
     broker.stop()
+
+
+class RunningHub:
+    """`edge-hub serve` in this process (the same builder the command uses), API on a free port."""
+
+    def __init__(self, folder: Path, broker, url: str, **kw):
+        import threading
+
+        from edge.hub.service.config import load_config
+        from edge.hub.service.service import HubService
+
+        from .conftest import free_port
+
+        self.prefix = kw.pop("prefix", None) or unique_prefix()
+        self.api_port = free_port()
+        self.folder = folder
+        self.config = load_config(write_config(folder, url=url, broker_port=broker.port, api_port=self.api_port,
+                                               client_id=f"{self.prefix}-hub", prefix=self.prefix, group=self.prefix,
+                                               **kw))
+        self.service = HubService(self.config)
+        self.service.start()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.service.run, args=(self._stop,), daemon=True)
+        self._thread.start()
+        self.base = f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def db(self):
+        return self.service.db
+
+    def client(self, user: str | None = None, role: str = "dispatcher", password: str = "correct horse 1"):
+        """An HTTP client; signed in as a new user with `role` when `user` is given (CSRF header set)."""
+        import httpx
+
+        from edge.hub.service import auth
+
+        c = httpx.Client(base_url=self.base, timeout=10)
+        if user is not None:
+            auth.add_user(self.db, user, password, role)
+            r = c.post("/api/login", json={"username": user, "password": password})
+            assert r.status_code == 200, r.text
+            c.headers["X-CSRF-Token"] = r.json()["csrf"]
+        return c
+
+    def wait(self, predicate, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return bool(predicate())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.service.stop()
+
+
+class Publisher:
+    """A plain MQTT client publishing as a node (or an officer's device) would."""
+
+    def __init__(self, broker, client_id: str):
+        import paho.mqtt.client as mqtt
+
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+
+    def send(self, topic: str, payload) -> None:
+        import json
+
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.client.publish(topic, data, qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def hub(tmp_path, mosquitto):
+    h = RunningHub(tmp_path / "hub", mosquitto, str(tmp_path / "hub" / "hub.db"))
+    yield h
+    h.stop()

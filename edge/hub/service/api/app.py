@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ... import __version__ as _version
+from .... import __version__ as _version
 from . import evidence, incidents, nodes, officers, session, stats, stream
 from .deps import Hub
 

@@ -54,7 +54,8 @@ def test_three_workers_one_killed_mid_run_store_every_message_once(tmp_path, mos
     config = write_config(tmp_path / "hub", url=url, broker_port=mosquitto.port, prefix=prefix, group=prefix)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     workers = [subprocess.Popen([sys.executable, "-m", "edge.cli.hub", "serve", "--config", str(config),
-                                 "--client-id", f"{prefix}-w{i}", "--no-api"], cwd=REPO, env=env,
+                                 "--client-id", f"{prefix}-w{i}", "--no-api",
+                                 *(["--no-evidence"] if i else [])], cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"w{i}.log", "w"))  # noqa: SIM115
                for i in range(3)]
     node = Node(mosquitto, prefix)

@@ -22,6 +22,8 @@ def _config(args: argparse.Namespace):
         overrides["broker.client_id"] = args.client_id
     if getattr(args, "api_listen", None):
         overrides["api.listen"] = args.api_listen
+    if getattr(args, "no_evidence", False):
+        overrides["evidence.receive"] = False
     try:
         return load_config(args.config, overrides=overrides)
     except ConfigError as exc:
@@ -134,7 +136,9 @@ def add_service_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", help="override [store] url: a SQLite file or postgresql://...")
     p.add_argument("--client-id", help="override [broker] client_id (each worker needs its own)")
     p.add_argument("--api-listen", metavar="HOST:PORT", help="override [api] listen")
-    p.add_argument("--no-api", action="store_true", help="ingest only (an extra worker)")
+    p.add_argument("--no-api", action="store_true", help="no HTTP API on this worker")
+    p.add_argument("--no-evidence", action="store_true",
+                   help="no evidence receiving on this worker (with mosquitto, one worker receives evidence)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=cmd_serve)
 

@@ -40,6 +40,9 @@ class StoreSection(Section):
 
 
 class EvidenceSection(Section):
+    # mosquitto does not deliver $file/... topics on shared subscriptions: with several workers on
+    # mosquitto exactly one receives evidence (the others set receive = false or --no-evidence).
+    receive: bool = True
     dir: str = "evidence"
     node_keys: str | None = None  # default DIR/node-keys
 

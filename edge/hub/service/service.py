@@ -65,10 +65,9 @@ class HubService:
         node_keys.mkdir(parents=True, exist_ok=True)
         self.session = Session(c.broker, [])
         self.ingest = Ingest(self.db, c, self.session.publish, self.bad)
-        group = c.broker.share_group
-        files = ["$file-async/#", "$file/#"]
-        self.session.subscriptions = self.ingest.subscriptions() + [
-            (f"$share/{group}/{t}" if group else t, 1) for t in files]
+        # Never on a shared subscription: mosquitto delivers no $-topic there (see [evidence] receive).
+        files = [("$file-async/#", 1), ("$file/#", 1)] if c.evidence.receive else []
+        self.session.subscriptions = self.ingest.subscriptions() + files
         from ..receive import Receiver
 
         self.receiver = Receiver(self.evidence_root, node_keys, self.key,

@@ -52,14 +52,19 @@ class OfficerSim:
         self._stop = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-sim-officers-{prefix}",
                                   protocol=mqtt.MQTTv5)
+        self.subscribed = threading.Event()
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{prefix}/officer/+/task", qos=1)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         self.client.on_message = self._on_task
         self._thread = threading.Thread(target=self._run, name="officers", daemon=True)
 
-    def start(self) -> OfficerSim:
+    def start(self, timeout: float = 10.0) -> OfficerSim:
+        """Connected and subscribed to the tasks when it returns."""
         host, _, port = self.address.rpartition(":")
         self.client.connect(host, int(port))
         self.client.loop_start()
+        if not self.subscribed.wait(timeout):
+            raise OSError(f"the broker at {self.address} did not take the task subscription")
         self._thread.start()
         return self
 

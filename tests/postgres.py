@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
+from simulator.broker import free_port
 
 
 def _bin(name: str) -> str:

@@ -42,8 +42,46 @@ class Tx:
 
     def lock(self, key: str) -> None:
         """Serialise writers on `key` until the transaction ends (PostgreSQL; SQLite writers already are)."""
-        if self.db.kind == "postgres":
-            self.execute("SELECT pg_advisory_xact_lock(?)", (zlib.crc32(key.encode()) - (1 << 31),))
+        self.lock_many([key])
+
+    def lock_many(self, keys: Sequence[str]) -> None:
+        """Take every key's lock in one statement, always in the same order (no deadlock between workers)."""
+        if self.db.kind == "postgres" and keys:
+            numbers = sorted({zlib.crc32(k.encode()) - (1 << 31) for k in keys})
+            self.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(?::bigint[]) AS k", (numbers,))
+
+    @property
+    def postgres(self) -> bool:
+        return self.db.kind == "postgres"
+
+    def among(self, column: str, values: Sequence[Any]) -> tuple[str, list]:
+        """`column` is one of `values`: one array parameter on PostgreSQL (a long IN list costs more to
+        parse than to run there), an IN list on SQLite."""
+        if self.postgres:
+            return f"{column} = ANY(?)", [list(values)]
+        return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], suffix: str = "") -> None:
+        """Many rows at once: on PostgreSQL one COPY (unless `suffix` adds an ON CONFLICT), else one
+        prepared INSERT for every row (pipelined on PostgreSQL)."""
+        if not rows:
+            return
+        if self.postgres and not suffix:
+            with self.conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+                         f"{suffix}", rows)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self.db.kind == "sqlite":
+            self.conn.executemany(sql, [tuple(r) for r in rows])
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
 
 
 class Database:

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 
 from ...contract import CmdResult, LifecycleMessage, OfficerPosition, Receipt, Stats, Status, TaskState
 from ...contract.receipt import MAX_ITEMS, ReceiptItem, receipt_topic
+from .alerts import store_alerts
 from .config import HubConfig
 from .db import Database, Tx
 from .events import emit
-from .incidents import attach
 from .mqtt import Inbound
 
 log = logging.getLogger("edge.hub.ingest")
@@ -63,6 +63,7 @@ class Ingest:
         self.sites = {n.id: (n.lat, n.lon) for n in config.nodes}
         self.stored = 0
         self.duplicates = 0
+        self._nodes: set[str] = set()  # known to be in the nodes table
 
     def subscriptions(self) -> list[tuple[str, int]]:
         p, group = self.prefix, self.config.broker.share_group
@@ -85,17 +86,16 @@ class Ingest:
             (alerts.append(body) if kind == "alert" else others.append((kind, source, body)))
         receipts: dict[str, list[ReceiptItem]] = defaultdict(list)
         if alerts:
-            # One lock per (node, rule, zone), always taken in the same order: no deadlock between workers.
-            alerts.sort(key=lambda m: (m["node"], m["rule"], m["zone"]))
-            with self.db.tx() as t:
-                locked = set()
-                for m in alerts:
-                    key = f"{m['node']}/{m['rule']}/{m['zone']}"
-                    if key not in locked:
-                        t.lock(key)
-                        locked.add(key)
-                    self._store_alert(t, m)
-                    receipts[m["node"]].append(ReceiptItem(id=m["id"], stage=m["stage"]))
+            try:
+                with self.db.tx() as t:
+                    stored, duplicates = store_alerts(t, alerts, self.config.incidents, self.sites, self._nodes)
+            except Exception:
+                self._nodes.clear()  # rolled back: what it learnt about nodes may not be stored
+                raise
+            self.stored += stored
+            self.duplicates += duplicates
+            for m in alerts:
+                receipts[m["node"]].append(ReceiptItem(id=m["id"], stage=m["stage"]))
         for kind, source, body in others:
             with self.db.tx() as t:
                 getattr(self, f"_store_{kind}")(t, source, body)
@@ -130,18 +130,6 @@ class Ingest:
         return kind, source, parsed
 
     # --- per kind -----------------------------------------------------------------------------------
-    def _store_alert(self, t: Tx, m: dict) -> None:
-        if t.one("SELECT 1 FROM messages WHERE id = ? AND stage = ?", (m["id"], m["stage"])):
-            self.duplicates += 1
-            return
-        incident, _ = attach(t, m, self.config.incidents, self.sites.get(m["node"]))
-        t.execute("INSERT INTO messages (id, stage, node, rule, kind, zone, ts, incident, payload, received) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  (m["id"], m["stage"], m["node"], m["rule"], m["kind"], m["zone"], m["ts"], incident,
-                   json.dumps(m, ensure_ascii=False), time.time()))
-        self._ensure_node(t, m["node"])
-        self.stored += 1
-
     def _ensure_node(self, t: Tx, node: str) -> None:
         site = self.sites.get(node, (None, None))
         t.execute("INSERT INTO nodes (node, lat, lon) VALUES (?, ?, ?) ON CONFLICT (node) DO NOTHING", (node, *site))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,14 +158,17 @@ def api_figures(broker: Broker, folder: Path, samples: int, incidents: int) -> d
         ready = threading.Event()
 
         def listen():
-            with httpx.Client(base_url=client.base_url, cookies=client.cookies, timeout=None) as c, \
-                    c.stream("GET", "/api/events") as r:
-                ready.set()
-                for line in r.iter_lines():
-                    if line.startswith("data: "):
-                        v = json.loads(line[6:]).get("violation")
-                        if v:
-                            seen.setdefault(v, time.monotonic())
+            try:
+                with httpx.Client(base_url=client.base_url, cookies=client.cookies, timeout=None) as c, \
+                        c.stream("GET", "/api/events") as r:
+                    ready.set()
+                    for line in r.iter_lines():
+                        if line.startswith("data: "):
+                            v = json.loads(line[6:]).get("violation")
+                            if v:
+                                seen.setdefault(v, time.monotonic())
+            except httpx.HTTPError:
+                pass  # the server stopped at the end
 
         threading.Thread(target=listen, daemon=True).start()
         ready.wait(10)
@@ -236,6 +240,7 @@ def main() -> int:
     finally:
         pg.stop()
         broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

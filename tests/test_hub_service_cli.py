@@ -63,3 +63,14 @@ def test_users_are_added_listed_and_their_password_changed(tmp_path):
     stored = db.query("SELECT password_hash FROM users")[0][0]
     assert stored.startswith("$argon2id$") and "another-one-9" not in stored
     db.close()
+
+
+def test_the_committed_openapi_document_is_the_api_s_own():
+    import json
+
+    from edge.hub.service.api.openapi import document
+
+    committed = json.loads((REPO / "docs" / "hub-openapi.json").read_text())
+    assert committed == json.loads(json.dumps(document())), \
+        "docs/hub-openapi.json is stale: python -m edge.hub.service.api.openapi > docs/hub-openapi.json"
+    assert {"/api/incidents", "/api/events", "/api/evidence/{node}/{bundle}/files/{name}"} <= set(committed["paths"])

@@ -107,8 +107,7 @@ class HubService:
             if not self._threads[-1].is_alive():
                 raise StartError(f"api.listen: cannot serve on {c.api.listen} (in use?)")
             time.sleep(0.02)
-        log.info("api: https://%s/ (OpenAPI at /docs)" if kwargs else "api: http://%s/ (OpenAPI at /docs)",
-                 c.api.listen)
+        log.info("api: %s://%s/ (OpenAPI document at /openapi.json)", "https" if kwargs else "http", c.api.listen)
 
     def counters(self) -> dict:
         """Live figures for /api/health."""

@@ -16,7 +16,8 @@ def _field(loc) -> str:
 
 
 def build_app(hub: Hub) -> FastAPI:
-    app = FastAPI(title="edge-hub", version=str(_version),
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may download.
+    app = FastAPI(title="edge-hub", version=str(_version), docs_url=None, redoc_url=None,
                   description="The township command platform's API: incidents, evidence, nodes, officers, "
                               "commands, statistics and a live event stream. Sign in with POST /api/login; "
                               "send the edge_csrf cookie's value as X-CSRF-Token on every POST.")

@@ -17,8 +17,8 @@ def hub_cli(*args: str, stdin: str | None = None, env: dict | None = None) -> su
 
 def test_check_config_accepts_a_good_file_and_names_each_bad_field(tmp_path):
     good = write_config(tmp_path / "good", url=str(tmp_path / "hub.db"))
-    r = hub_cli("check-config", str(good))
-    assert r.returncode == 0 and "ok (store SQLite" in r.stdout
+    r = hub_cli("check-config", str(good), str(REPO / "firmware_config" / "hub" / "hub.toml"))  # + the shipped one
+    assert r.returncode == 0 and r.stdout.count("ok (store SQLite") == 2
     bad = tmp_path / "bad.toml"
     bad.write_text('[broker]\naddress = "nohost"\ncolour = "red"\n[incidents]\ntargets = { on_scene_s = -1 }\n'
                    '[store]\npassword = "hunter2"\n')

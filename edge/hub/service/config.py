@@ -36,7 +36,7 @@ class BrokerSection(Section):
 class StoreSection(Section):
     url: str = Field(default="hub.db", description="a SQLite file, or postgresql://user@host/db")
     password_env: str | None = None
-    batch: int = Field(default=256, ge=1, le=5000, description="messages per ingest transaction at most")
+    batch: int = Field(default=500, ge=1, le=5000, description="messages per ingest transaction at most")
 
 
 class EvidenceSection(Section):

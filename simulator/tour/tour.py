@@ -352,7 +352,7 @@ def finish(tour: Tour, rows: list[dict]) -> int:
     view.summary(rows, ok)
     hub_messages = len(tour.hub.messages())
     view.say(f"  evidence at the hub:   {tour.hub.evidence / 'bundles'}  "
-             f"({len(tour.hub.verified())} bundle(s) verified by edge-hub receive)")
+             f"({len(tour.hub.verified())} bundle(s) verified by the hub)")
     view.say(f"  loudspeaker WAVs:      {out / 'speaker'}  "
              f"({sum(len(n.wavs) for n in tour.nodes)} files, speaker sink \"file\")")
     incidents = tour.hub.incident_summary()

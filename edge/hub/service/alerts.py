@@ -18,6 +18,8 @@ from .config import IncidentsSection
 from .db import Tx
 from .incidents import OPEN, epoch
 
+RAW = "\0raw"  # the payload text as received, put there by ingest (edge.hub.service.ingest.RAW)
+
 
 @dataclass
 class _Incident:
@@ -169,7 +171,7 @@ def store_alerts(t: Tx, messages: list[dict], config: IncidentsSection, sites: d
     t.insert_many("violations", ("id", "node", "incident"), [(v, n, inc.id) for v, n, inc in new_violations])
     t.insert_many("messages", ("id", "stage", "node", "rule", "kind", "zone", "ts", "incident", "payload", "received"),
                   [(m["id"], m["stage"], m["node"], m["rule"], m["kind"], m["zone"], m["ts"], inc.id,
-                    json.dumps(m, ensure_ascii=False), now) for m, inc in placed])
+                    m.get(RAW) or json.dumps(m, ensure_ascii=False), now) for m, inc in placed])
     opened = {id(i) for i in new}
     firsts = {id(i): i.first["id"] for i in new}
     t.insert_many("events", ("at", "kind", "data"), [

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from ...contract import CmdResult, LifecycleMessage, OfficerPosition, Receipt, Stats, Status, TaskState
 from ...contract.receipt import MAX_ITEMS, ReceiptItem, receipt_topic
-from .alerts import store_alerts
+from .alerts import RAW, store_alerts
 from .config import HubConfig
 from .db import Database, Tx
 from .events import emit
@@ -126,6 +126,7 @@ class Ingest:
             self.bad(label, f"{kind}: says node {parsed.node!r} on the topic of {source!r}")
             return None
         if kind == "alert":
+            body[RAW] = item.payload.decode("utf-8")  # stored as it came: no second encoding
             return kind, source, body
         return kind, source, parsed
 

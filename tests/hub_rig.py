@@ -55,6 +55,7 @@ url = "{url}"
 [api]
 listen = "127.0.0.1:{api_port}"
 login_attempts_per_minute = 5
+{api_extra}
 
 [incidents]
 group_window_s = 600
@@ -66,13 +67,13 @@ speed_kmh = 18
 
 
 def write_config(folder: Path, *, url: str, broker_port: int = 1883, api_port: int = 0, client_id: str = "hub-1",
-                 ack_s: float = 120, prefix: str = "edge", group: str = "hub") -> Path:
+                 ack_s: float = 120, prefix: str = "edge", group: str = "hub", api_extra: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "hub.key").exists():
         generate_keypair(folder / "hub.key", folder / "hub.pub")
     path = folder / "hub.toml"
     path.write_text(HUB_TOML.format(data=folder, port=broker_port, client_id=client_id, url=url, api_port=api_port,
-                                    ack_s=ack_s, prefix=prefix, group=group))
+                                    ack_s=ack_s, prefix=prefix, group=group, api_extra=api_extra))
     return path
 
 
@@ -117,19 +118,20 @@ class RunningHub:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), daemon=True)
         self._thread.start()
-        self.base = f"http://127.0.0.1:{self.api_port}"
+        self.base = f"{'https' if self.config.api.tls_cert else 'http'}://127.0.0.1:{self.api_port}"
 
     @property
     def db(self):
         return self.service.db
 
-    def client(self, user: str | None = None, role: str = "dispatcher", password: str = "correct horse 1"):
+    def client(self, user: str | None = None, role: str = "dispatcher", password: str = "correct horse 1",
+               verify=True):
         """An HTTP client; signed in as a new user with `role` when `user` is given (CSRF header set)."""
         import httpx
 
         from edge.hub.service import auth
 
-        c = httpx.Client(base_url=self.base, timeout=10)
+        c = httpx.Client(base_url=self.base, timeout=10, verify=verify)
         if user is not None:
             auth.add_user(self.db, user, password, role)
             r = c.post("/api/login", json={"username": user, "password": password})

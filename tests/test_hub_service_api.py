@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from .hub_rig import Publisher, hub, lifecycle  # noqa: F401
 
@@ -134,3 +135,29 @@ def test_incident_list_filters_and_the_event_stream_shows_new_ones(hub):  # noqa
     stats = v.get("/api/stats").json()
     assert stats["incidents"] == 2 and {r["rule"] for r in stats["per_day"]} == {"no_fishing"}
     p.close()
+
+
+def test_the_api_is_served_over_https_when_given_a_certificate(tmp_path, mosquitto):
+    import ssl
+
+    from .broker import Pki
+    from .hub_rig import RunningHub
+
+    pki = Pki(tmp_path / "pki")
+    cert, key = pki.client("hub-web", server=True)
+    h = RunningHub(tmp_path / "hub", mosquitto, str(tmp_path / "hub" / "hub.db"),
+                   api_extra=f'tls_cert = "{cert}"\ntls_key = "{key}"')
+    try:
+        assert h.base.startswith("https://")
+        c = h.client(verify=ssl.create_default_context(cafile=str(pki.ca_file)))
+        assert c.get("/api/health").json()["ok"] is True
+        from edge.hub.service import auth
+
+        auth.add_user(h.db, "ann", "a long password", "viewer")
+        r = c.post("/api/login", json={"username": "ann", "password": "a long password"})
+        cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("edge_session="))
+        assert "Secure" in cookie and "HttpOnly" in cookie
+        with pytest.raises(httpx.ConnectError):  # a client that does not trust the certificate
+            httpx.get(f"{h.base}/api/health", timeout=5)
+    finally:
+        h.stop()

@@ -161,3 +161,24 @@ def test_the_api_is_served_over_https_when_given_a_certificate(tmp_path, mosquit
             httpx.get(f"{h.base}/api/health", timeout=5)
     finally:
         h.stop()
+
+
+def test_a_poison_message_the_database_refuses_does_not_block_the_others(tmp_path, mosquitto, postgres):
+    """PostgreSQL text cannot hold NUL: such a message is refused alone, the rest of its batch is stored."""
+    from .hub_rig import RunningHub
+
+    h = RunningHub(tmp_path / "hub", mosquitto, postgres.create_db(f"poison{int(time.time())}"))
+    try:
+        v = h.client("vera", "viewer")
+        p = _publisher(h)
+        poison = lifecycle("bad", "alert", zone="sho\u0000re")
+        for m in (lifecycle("a", "alert", zone="z1"), poison, lifecycle("b", "alert", zone="z2")):
+            p.send(f"{h.prefix}/n1/alert", m)
+        assert h.wait(lambda: v.get("/api/incidents").json()["total"] == 2)
+        assert h.wait(lambda: v.get("/api/health").json()["refused"] == 1)
+        _alert(h, p, "c", zone="z3")  # and it goes on
+        assert h.wait(lambda: v.get("/api/incidents").json()["total"] == 3)
+        assert sorted(r[0] for r in h.db.query("SELECT id FROM messages")) == ["a", "b", "c"]
+        p.close()
+    finally:
+        h.stop()

@@ -144,7 +144,7 @@ class HubService:
             stored = not messages
             while not stored and not stop.is_set():
                 try:
-                    self.ingest.handle(messages)
+                    self._store(messages)
                     stored = True
                 except Exception as exc:  # the database: keep everything unacknowledged and try again
                     log.error("ingest: %s: %s; retrying in %g s", type(exc).__name__,
@@ -158,6 +158,28 @@ class HubService:
                 self.session.ack(item)
             self.batches += 1
         dog.stopping()
+
+    def _store(self, messages: list[Inbound]) -> None:
+        """Store a batch.  If that fails while the database answers, each message is tried alone
+        (three times, for a transient conflict); one that still fails is poison (the database refuses
+        that message, not all of them): it is refused like bad input and acknowledged, so it cannot
+        block the ingest.  If the database does not answer, raise: the batch is tried again later,
+        unacknowledged."""
+        try:
+            self.ingest.handle(messages)
+            return
+        except Exception:
+            self.db.query("SELECT 1")  # raises when the database is the problem
+        for item in messages:
+            for attempt in range(3):
+                try:
+                    self.ingest.handle([item])
+                    break
+                except Exception as exc:
+                    self.db.query("SELECT 1")
+                    if attempt == 2:
+                        self.bad(item.topic.split("/")[1] if "/" in item.topic else item.topic,
+                                 f"the store refused it: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
 
     def _evidence_loop(self) -> None:
         while not self._stop.is_set():

@@ -182,3 +182,26 @@ def test_a_poison_message_the_database_refuses_does_not_block_the_others(tmp_pat
         p.close()
     finally:
         h.stop()
+
+
+def test_overdue_incidents_are_flagged_and_filtered(tmp_path, mosquitto):
+    from .hub_rig import RunningHub
+
+    h = RunningHub(tmp_path / "hub", mosquitto, str(tmp_path / "hub" / "hub.db"), ack_s=1.0)
+    try:
+        d = h.client("dan", "dispatcher")
+        p = _publisher(h)
+        _alert(h, p, "v1", zone="z1")
+        _alert(h, p, "v2", zone="z2")
+        assert h.wait(lambda: d.get("/api/incidents").json()["total"] == 2)
+        first = d.get("/api/incidents").json()["items"][-1]["id"]
+        assert d.post(f"/api/incidents/{first}/transition", json={"to": "acknowledged"}).status_code == 200
+        assert d.get("/api/incidents", params={"overdue": True}).json()["total"] == 0
+        time.sleep(1.2)
+        late = d.get("/api/incidents", params={"overdue": True}).json()
+        assert late["total"] == 1 and late["items"][0]["id"] != first
+        assert late["items"][0]["targets"]["acknowledge"]["overdue"] is True
+        assert d.get("/api/incidents", params={"overdue": False}).json()["items"][0]["id"] == first
+        p.close()
+    finally:
+        h.stop()

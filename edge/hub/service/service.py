@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ...crypto import KeyFileError, load_private_key
 from ...watchdog import Watchdog
+from . import events
 from .config import HubConfig
 from .db import Database, StoreError, redact
 from .ingest import BadInput, Ingest
@@ -24,7 +25,8 @@ from .mqtt import Inbound, Session
 
 log = logging.getLogger("edge.hub.service")
 
-RETRY_S = 1.0  # after a database error the batch is tried again (nothing acknowledged meanwhile)
+RETRY_S = 1.0
+PRUNE_EVERY_S = 600.0  # old change-feed rows go (events.KEEP_S)  # after a database error the batch is tried again (nothing acknowledged meanwhile)
 
 
 class StartError(Exception):
@@ -100,7 +102,8 @@ class HubService:
         if c.api.tls_cert:
             kwargs = {"ssl_certfile": str(c.path(c.api.tls_cert)), "ssl_keyfile": str(c.path(c.api.tls_key))}
         self.server = uvicorn.Server(uvicorn.Config(build_app(hub), host=host, port=int(port), log_level="warning",
-                                                    access_log=False, lifespan="off", **kwargs))
+                                                    access_log=False, lifespan="off",
+                                                    timeout_graceful_shutdown=3, **kwargs))
         self._spawn("api", self.server.run)
         deadline = time.monotonic() + 15
         while not self.server.started and time.monotonic() < deadline:
@@ -123,11 +126,18 @@ class HubService:
         turns = 0
         batch_max = self.config.store.batch
         inbox = self.session.inbox
+        pruned = 0.0
         while not stop.is_set() and not self._stop.is_set():
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
             turns += 1
             dog.beat(turns)
+            if time.monotonic() - pruned > PRUNE_EVERY_S:
+                pruned = time.monotonic()
+                try:
+                    events.prune(self.db)
+                except Exception as exc:  # the next turn tries again; ingest goes on
+                    log.warning("events: could not prune the change feed: %s", exc)
             try:
                 first = inbox.get(timeout=0.2)
             except queue.Empty:

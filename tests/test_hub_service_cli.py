@@ -74,3 +74,14 @@ def test_the_committed_openapi_document_is_the_api_s_own():
     assert committed == json.loads(json.dumps(document())), \
         "docs/hub-openapi.json is stale: python -m edge.hub.service.api.openapi > docs/hub-openapi.json"
     assert {"/api/incidents", "/api/events", "/api/evidence/{node}/{bundle}/files/{name}"} <= set(committed["paths"])
+
+
+def test_the_officer_message_schemas_are_generated_from_the_contract(tmp_path):
+    import json
+
+    from edge.contract.schemas import GENERATED, write
+
+    write(tmp_path)
+    for name in GENERATED:
+        assert json.loads((REPO / "docs" / "schemas" / f"{name}.schema.json").read_text()) == \
+            json.loads((tmp_path / f"{name}.schema.json").read_text()), "stale: python -m edge.contract.schemas"

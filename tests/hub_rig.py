@@ -179,3 +179,15 @@ def hub(tmp_path, mosquitto):
     h = RunningHub(tmp_path / "hub", mosquitto, str(tmp_path / "hub" / "hub.db"))
     yield h
     h.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hub_any(request, tmp_path, mosquitto):
+    """The running hub on each store: a SQLite file, then a fresh database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        url = str(tmp_path / "hub" / "hub.db")
+    else:
+        url = request.getfixturevalue("postgres").create_db(f"h{next(_db_names)}_{int(time.time() * 1000) % 10**8}")
+    h = RunningHub(tmp_path / "hub", mosquitto, url)
+    yield h
+    h.stop()

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edge.crypto import generate_keypair, load_public_key
 from simulator.officers import Officer, OfficerSim
 
-from .hub_rig import Publisher, hub, lifecycle  # noqa: F401
+from .hub_rig import Publisher, hub_any, lifecycle  # noqa: F401
+
+
+@pytest.fixture
+def hub(hub_any):  # noqa: F811
+    """Each test here runs on SQLite and on PostgreSQL."""
+    return hub_any
 
 # Metres north of the incident (30.0, 120.0): 1 degree of latitude is ~111.2 km.
 NEAR, MIDDLE, FAR = 200, 600, 1500

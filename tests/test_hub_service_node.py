@@ -17,7 +17,13 @@ from edge.evidence import EvidenceStore
 from edge.evidence.manifest import file_entry
 from edge.link import NodeLink
 
-from .hub_rig import Publisher, hub, lifecycle  # noqa: F401
+from .hub_rig import Publisher, hub_any, lifecycle  # noqa: F401
+
+
+@pytest.fixture
+def hub(hub_any):  # noqa: F811
+    """Each test here runs on SQLite and on PostgreSQL."""
+    return hub_any
 
 PROFILE = """
 [node]

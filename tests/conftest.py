@@ -77,5 +77,5 @@ def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedPr
 
 
 # The session's PostgreSQL server (tests/postgres.py), shared by every test that asks for it.
-from .postgres import postgres  # noqa: E402, F401
 from .hub_rig import mosquitto  # noqa: E402, F401  (one broker for the hub-service tests)
+from .postgres import postgres  # noqa: E402, F401

@@ -76,6 +76,7 @@ def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedPr
                           cwd=REPO, **kwargs)
 
 
-# The session's PostgreSQL server (tests/postgres.py), shared by every test that asks for it.
-from .hub_rig import mosquitto  # noqa: E402, F401  (one broker for the hub-service tests)
+# Session fixtures of the hub-service tests: one mosquitto (tests/hub_rig.py) and one PostgreSQL
+# server (tests/postgres.py), shared by every test that asks for them.
+from .hub_rig import mosquitto  # noqa: E402, F401
 from .postgres import postgres  # noqa: E402, F401

@@ -8,7 +8,9 @@
   PostgreSQL on two cores cannot reach 3x);
 - publish_to_sse_p50_ms / p99_ms: from a node's publish to the event on the API's SSE stream;
 - incident_list_p99_ms: GET /api/incidents (a page of 50) with 10,000 incidents in the store;
-- peak_rss_mb: the largest peak resident memory of one worker in these runs.
+- peak_rss_mb: the largest peak resident memory of one worker in these runs;
+- store_only_msgs_per_s_postgres (extra): the ingest transactions alone, without MQTT, in-process;
+  cpu_cores and load_avg_1m (extra): what the figures were measured on.
 
 Usage: python bench/hub.py [--messages 20000] [--sse-samples 300] [--incidents 10000]
 """
@@ -134,6 +136,29 @@ def ingest_rate(broker: Broker, folder: Path, url: str, workers: int, n: int, ta
     return (n - receipts.first_items) / max(1e-6, receipts.last - receipts.first), rss
 
 
+def store_rate(folder: Path, url: str, n: int) -> float:
+    """Messages per second through the ingest transaction alone (parse, store, incidents), in this
+    process: the share of a worker's time the store takes, without MQTT."""
+    from edge.hub.service.config import load_config
+    from edge.hub.service.db import Database
+    from edge.hub.service.ingest import Ingest
+    from edge.hub.service.mqtt import Inbound
+
+    config = load_config(write_config(folder / "store", url=url))
+    db = Database(config.store_url)
+    db.migrate()
+    ingest = Ingest(db, config, lambda topic, payload: None)
+    items = [Inbound(f"edge/n{i % NODES}/alert", json.dumps(lifecycle(f"v{i:07d}", "alert", node=f"n{i % NODES}",
+                                                                      zone=f"z{(i // NODES) % 50}")).encode(),
+                     i + 1, 1, 0.0) for i in range(n)]
+    started = time.perf_counter()
+    for k in range(0, n, config.store.batch):
+        ingest.handle(items[k:k + config.store.batch])
+    elapsed = time.perf_counter() - started
+    db.close()
+    return n / elapsed
+
+
 def api_figures(broker: Broker, folder: Path, samples: int, incidents: int) -> dict:
     import httpx
 
@@ -232,10 +257,12 @@ def main() -> int:
         out = {"ingest_msgs_per_s_sqlite": round(sqlite_rate), "ingest_msgs_per_s_postgres": round(pg_rate),
                "ingest_msgs_per_s_postgres_3_workers": round(pg3_rate),
                "scale_ratio_3_workers": round(pg3_rate / pg_rate, 2)}
+        out["store_only_msgs_per_s_postgres"] = round(store_rate(folder, pg.create_db("store"), args.messages // 2))
         api = api_figures(broker, folder, args.sse_samples, args.incidents)
         out.update(api)
         out["peak_rss_mb"] = round(max(rss1, rss2, rss3, api["api_worker_peak_rss_mb"]), 1)
         out["cpu_cores"] = os.cpu_count()
+        out["load_avg_1m"] = round(os.getloadavg()[0], 1)
         print(json.dumps(out))
     finally:
         pg.stop()

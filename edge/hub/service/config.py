@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 
@@ -103,7 +104,7 @@ class HubSection(Section):
     prefix: str = Field(default="edge", pattern=r"^[A-Za-z0-9_-]+$")
     data_dir: str = "."
     key_file: str = "hub.key"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
 class HubConfig(Section):

@@ -94,7 +94,10 @@ class Database:
         self._max = pool
         self._lock = threading.Lock()
         if self.kind == "sqlite":
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(url).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot make the folder of SQLite store {url}: {exc.strerror}") from None
         conn = self._connect()  # fails here, with one line, when the store cannot be reached
         self._size = 1
         self._pool.put(conn)

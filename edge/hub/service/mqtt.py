@@ -42,6 +42,7 @@ class Session:
         self.subscriptions = subscriptions
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.connected = threading.Event()
+        self._stopping = False
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or config.client_id,
                                   protocol=mqtt.MQTTv5, manual_ack=True)
         if config.username:
@@ -72,7 +73,8 @@ class Session:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
-        log.warning("broker: disconnected (%s); reconnecting", reason_code)
+        if not self._stopping:
+            log.warning("broker: disconnected (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, m):
         self.inbox.put(Inbound(m.topic, m.payload, m.mid, m.qos, time.time()))
@@ -98,5 +100,6 @@ class Session:
         self.client.publish(topic, payload, qos=qos)
 
     def stop(self) -> None:
+        self._stopping = True
         self.client.loop_stop()
         self.client.disconnect()

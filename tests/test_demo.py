@@ -82,5 +82,6 @@ def test_the_hub_service_groups_incidents_and_dispatches_the_nearest_officer(tou
     assert [a.split(" (")[0] for a in dispatch["audit"][1:]] == ["new -> dispatched", "dispatched -> on_scene",
                                                                   "on_scene -> resolved"]
     assert "dispatched officer:" in result.stdout and "incidents at the hub:" in result.stdout
-    assert summary["hub"]["commands"]["snapshot"]["ok"]
+    snapshot = summary["hub"]["commands"]["snapshot"]
+    assert snapshot["ok"] and Path(snapshot["picture_file"]).read_bytes()[:2] == b"\xff\xd8"  # a JPEG came back
 

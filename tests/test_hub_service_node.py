@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from edge.config import load_profile
@@ -63,10 +64,11 @@ class Node:
         self.link = NodeLink(load_profile(tmp / "n1.toml"), self.state, "test")
         self.ran: list[tuple[str, dict]] = []
         self.zones = {"shore": True}
+        self.picture = np.zeros((480, 640, 3), np.uint8)
+        self.picture[100:300, 200:400] = (0, 0, 255)  # a red square: what the camera sees
         r = self.link.router
         r.register("speak", lambda c, reply: self._ran(c, reply, {"played": True}))
-        r.register("snapshot", lambda c, reply: self._ran(c, reply, {"file": "20260101T000000.jpg", "bytes": 1234,
-                                                                     "size": [640, 480]}))
+        r.register("snapshot", self._snapshot)
         r.register("zone", self._zone)
         r.register("config", lambda c, reply: self._ran(c, reply, {"applied": ["zones", "rules", "track"],
                                                                    "restart_required": []}))
@@ -80,6 +82,15 @@ class Node:
     def _ran(self, command, reply, data):
         self.ran.append((command.name, command.args))
         reply(True, None, data)
+
+    def _snapshot(self, command, reply):
+        """As the node does (edge/node.py): the picture saved there, a small copy inline when asked."""
+        from edge.contract.thumbnail import jpeg_b64
+
+        data = {"file": "20260101T000000.jpg", "bytes": self.picture.nbytes, "size": [640, 480]}
+        if command.args.get("thumbnail"):
+            data["jpeg_b64"] = jpeg_b64(self.picture, command.args["thumbnail"])
+        self._ran(command, reply, data)
 
     def _zone(self, command, reply):
         if command.args["zone"] not in self.zones:
@@ -129,7 +140,7 @@ def test_each_command_type_round_trips_to_its_result(hub, node):  # noqa: F811
     assert disp.get("/api/nodes/n1").json()["state"] == "online"
     sent = {
         "speak": {"text": "这里是综合行政执法，请配合管理。", "volume": 0.8},
-        "snapshot": {},
+        "snapshot": {"thumbnail": 320},
         "zone": {"zone": "shore", "armed": False},
         "config": {"toml": "[node]\nid = \"n1\"\n"},
     }
@@ -143,6 +154,13 @@ def test_each_command_type_round_trips_to_its_result(hub, node):  # noqa: F811
     assert node.zones == {"shore": False}
     n1 = disp.get("/api/nodes/n1").json()
     assert n1["snapshot"]["file"] == "20260101T000000.jpg" and n1["zones"]["shore"]["armed"] is False
+    picture = disp.get("/api/nodes/n1/snapshot")
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (240, 320, 3) and image[100, 150, 2] > 200 and image[10, 10, 2] < 50  # the red square
+    assert "jpeg_b64" not in results["snapshot"]["data"]  # kept as a file, not in the database
     r = disp.post("/api/nodes/n1/commands", json={"name": "zone", "args": {"zone": "pier", "armed": True}})
     failed = _done(hub, disp, r.json()["id"])
     assert failed["state"] == "failed" and "unknown zone" in failed["error"]

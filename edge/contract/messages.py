@@ -125,6 +125,11 @@ class ZoneArgs(_Closed):
 
 
 class SnapshotArgs(_Closed):
+    thumbnail: int | None = Field(default=None, ge=64, le=1280,
+                                  description="width of a small copy sent back in the result (edge.contract.thumbnail)")
+
+
+class PingArgs(_Closed):
     pass
 
 

@@ -235,6 +235,15 @@ class Hub:
             time.sleep(0.2)
         return {"ok": False, "error": f"no cmd_result within {timeout:g} s", "id": cid}
 
+    def snapshot_picture(self, node: str) -> Path | None:
+        """The node's last snapshot picture as the API serves it, saved next to the hub's files."""
+        r = self.api.get(f"/api/nodes/{node}/snapshot")
+        if r.status_code != 200:
+            return None
+        path = self.folder / f"snapshot-{node}.jpg"
+        path.write_bytes(r.content)
+        return path
+
     def dispatch_nearest(self, timeout: float = 60) -> dict:
         """The dispatcher's loop: the first alert incident, the nearest officer, until on scene and done."""
         deadline = time.monotonic() + timeout

@@ -182,10 +182,13 @@ class Tour:
             ok = isinstance(result, dict) and result.get("ok")
             self.view.event("hub", f"edge-hub speak {node} --clip {clip}: "
                                    f"{'played on the node loudspeaker' if ok else result}", "cyan")
-            snap = self.hub.api_command(SPEAK[0], "snapshot", {})
+            snap = self.hub.api_command(SPEAK[0], "snapshot", {"thumbnail": 640})
+            picture = self.hub.snapshot_picture(SPEAK[0]) if snap.get("ok") else None
+            snap["picture_file"] = str(picture) if picture else None
             self.actions["snapshot"] = snap
-            self.view.event("hub", f"API snapshot {SPEAK[0]}: "
-                                   f"{snap.get('data') if snap.get('ok') else snap.get('error')}", "cyan")
+            self.view.event("hub", f"API snapshot {SPEAK[0]}: " + (
+                f"what the camera sees now -> {picture.relative_to(self.out)}" if picture else
+                str(snap.get("error") or "no picture came back")), "cyan")
             dispatch = self.hub.dispatch_nearest(timeout=150)
             self.actions["dispatch"] = dispatch
             self.view.event("hub", f"dispatch: {dispatch.get('officer')} to incident #{dispatch.get('incident')}: "
@@ -267,8 +270,8 @@ class Tour:
         if not dispatch.get("ok"):
             self.fail("dispatch", f"no officer dispatched to an incident and back: {dispatch.get('error') or dispatch}")
         snapshot = self.actions.get("snapshot") or {}
-        if not snapshot.get("ok"):
-            self.fail("API snapshot", f"no good cmd_result: {snapshot.get('error') or snapshot}")
+        if not snapshot.get("ok") or not snapshot.get("picture_file"):
+            self.fail("API snapshot", f"no picture from the node: {snapshot.get('error') or snapshot}")
         if not self.hub.incident_summary()["total"]:
             self.fail("incidents", "the hub grouped no incident")
         refused = self.actions.get("zone_refused")

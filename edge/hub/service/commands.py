@@ -9,13 +9,13 @@ import time
 
 from pydantic import BaseModel
 
-from ...contract.messages import ConfigArgs, SnapshotArgs, SpeakArgs, ZoneArgs
+from ...contract.messages import ConfigArgs, PingArgs, SnapshotArgs, SpeakArgs, ZoneArgs
 from ...link.commands import make_command
 from .db import Tx
 from .events import emit
 
 ARGS: dict[str, type[BaseModel]] = {"speak": SpeakArgs, "snapshot": SnapshotArgs, "zone": ZoneArgs,
-                                    "config": ConfigArgs, "ping": SnapshotArgs}
+                                    "config": ConfigArgs, "ping": PingArgs}
 COLUMNS = ("id", "node", "name", "args", "issued_by", "issued_at", "incident", "state", "ok", "error", "data",
            "result_at")
 

@@ -156,17 +156,36 @@ class Ingest:
             return  # a command another tool sent (edge-hub command), or the receiver's evidence_ack
         if row[1] != "sent":
             return  # a result delivered twice
+        data = dict(r.data) if r.data else None
+        if row[0] == "snapshot" and r.ok and data and "jpeg_b64" in data:
+            data["picture"] = self._keep_picture(node, r.id, data.pop("jpeg_b64"))
         t.execute("UPDATE commands SET state = ?, ok = ?, error = ?, data = ?, result_at = ? WHERE id = ?",
-                  ("done" if r.ok else "failed", int(r.ok), r.error, json.dumps(r.data) if r.data else None,
+                  ("done" if r.ok else "failed", int(r.ok), r.error, json.dumps(data) if data else None,
                    time.time(), r.id))
-        if row[0] == "snapshot" and r.ok and r.data:
+        if row[0] == "snapshot" and r.ok and data:
             t.execute("UPDATE nodes SET snapshot = ?, snapshot_at = ? WHERE node = ?",
-                      (json.dumps(r.data), time.time(), node))
+                      (json.dumps(data), time.time(), node))
         if row[0] == "zone" and r.ok and r.data and "zone" in r.data:
             zones = json.loads((t.one("SELECT zones FROM nodes WHERE node = ?", (node,)) or [None])[0] or "{}")
             zones[r.data["zone"]] = {"armed": r.data.get("armed"), "at": time.time()}
             t.execute("UPDATE nodes SET zones = ? WHERE node = ?", (json.dumps(zones), node))
         emit(t, "command", {"id": r.id, "node": node, "name": row[0], "ok": r.ok, "error": r.error})
+
+    def _keep_picture(self, node: str, command: str, text: str) -> str | None:
+        """Write a snapshot's thumbnail under <evidence>/snapshots/NODE/ (atomically); its file name."""
+        from ...contract.thumbnail import decode
+        from ...evidence.files import write_atomic
+
+        try:
+            data = decode(text)
+        except ValueError as exc:
+            self.bad(f"node {node}", f"snapshot: {exc}")
+            return None
+        folder = self.config.path(self.config.evidence.dir) / "snapshots" / node
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{command}.jpg" if command.replace("-", "").isalnum() else "latest.jpg"
+        write_atomic(folder / name, data)
+        return name
 
     def _store_position(self, t: Tx, officer: str, p: OfficerPosition) -> None:
         from .officers import record_position

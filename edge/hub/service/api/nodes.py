@@ -6,6 +6,7 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import commands
@@ -43,6 +44,17 @@ def node(node: str, h: Hub = Depends(hub), u: User = Depends(viewer)) -> dict:
     if not rows:
         raise HTTPException(404, f"no node {node}")
     return _node(rows[0])
+
+
+@router.get("/nodes/{node}/snapshot")
+def snapshot(node: str, h: Hub = Depends(hub), u: User = Depends(viewer)) -> FileResponse:
+    """The picture of the node's last snapshot command (asked with {"thumbnail": WIDTH})."""
+    rows = h.db.query("SELECT snapshot FROM nodes WHERE node = ?", (node,))
+    picture = json.loads(rows[0][0]).get("picture") if rows and rows[0][0] else None
+    path = h.evidence_root / "snapshots" / node / picture if picture else None
+    if path is None or not path.is_file():
+        raise HTTPException(404, f"no snapshot picture from {node} (send snapshot with args {{\"thumbnail\": 640}})")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/nodes/{node}/commands")

@@ -43,9 +43,10 @@ class Officer:
 class OfficerSim:
     def __init__(self, address: str, officers: list[Officer], hub_public_key, *, prefix: str = "edge",
                  speed_mps: float = 5.0, time_scale: float = 1.0, tick_s: float = 0.2, on_scene_s: float = 1.0,
-                 on_event=None):
+                 report_s: float = 1.0, on_event=None):
         self.address, self.officers, self.key, self.prefix = address, {o.id: o for o in officers}, hub_public_key, prefix
         self.speed_mps, self.time_scale, self.tick_s, self.on_scene_s = speed_mps, time_scale, tick_s, on_scene_s
+        self.report_s = report_s  # how often each device reports its position (a phone's GPS rate)
         self.on_event = on_event or (lambda officer, text: None)
         self.refused = 0
         self._lock = threading.Lock()
@@ -102,10 +103,16 @@ class OfficerSim:
 
     # --- walking -----------------------------------------------------------------------------------
     def _run(self) -> None:
+        reported = -1e9
         while not self._stop.wait(self.tick_s):
+            report = time.monotonic() - reported >= self.report_s
+            if report:
+                reported = time.monotonic()
             with self._lock:
                 for o in self.officers.values():
                     self._step(o)
+                    if not report:
+                        continue
                     self.client.publish(f"{self.prefix}/officer/{o.id}/position", json.dumps(
                         {"lat": round(o.lat, 7), "lon": round(o.lon, 7), "ts": _now(), "accuracy_m": 5.0,
                          "available": o.task is None}), qos=1)

@@ -135,7 +135,7 @@ class Hub:
             self.api.post("/api/officers", json={"id": oid, "name": f"Officer {oid}", "badge": oid[3:],
                                                  "device": f"DSJ-{oid[3:]}"}).raise_for_status()
         self.officers = OfficerSim(self.broker.address, [Officer(o, lat, lon) for o, lat, lon in OFFICERS],
-                                   self._public_key(), speed_mps=5.0, time_scale=20.0, on_scene_s=10.0,
+                                   self._public_key(), speed_mps=5.0, time_scale=20.0, on_scene_s=10.0, report_s=2.0,
                                    on_event=lambda o, text: self.on_event(f"officer {o}", text, "blue")).start()
         threading.Thread(target=self._events, daemon=True, name="hub-events").start()
 

@@ -96,9 +96,10 @@ class Ingest:
             self.duplicates += duplicates
             for m in alerts:
                 receipts[m["node"]].append(ReceiptItem(id=m["id"], stage=m["stage"]))
-        for kind, source, body in others:
+        if others:
             with self.db.tx() as t:
-                getattr(self, f"_store_{kind}")(t, source, body)
+                for kind, source, body in others:
+                    getattr(self, f"_store_{kind}")(t, source, body)
         for node, got in receipts.items():
             self._send_receipt(node, got)
 

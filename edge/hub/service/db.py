@@ -14,6 +14,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -219,8 +220,6 @@ class Database:
                     continue
                 for statement in _statements(sql.replace("{serial}", serial)):
                     t.execute(statement)
-                import time
-
                 t.execute("INSERT INTO schema_version (version, applied) VALUES (?, ?)", (number, time.time()))
                 log.info("store: migrated to schema version %d", number)
                 version = number

@@ -13,7 +13,6 @@ import os
 import queue
 import threading
 import time
-from pathlib import Path
 
 from ...crypto import KeyFileError, load_private_key
 from ...watchdog import Watchdog
@@ -219,6 +218,3 @@ class HubService:
         if self.db is not None:
             self.db.close()
 
-
-def data_path(config: HubConfig) -> Path:
-    return config.path(".")

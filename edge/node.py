@@ -349,7 +349,13 @@ class Node:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, folder / name)
-        reply(True, None, {"file": name, "bytes": len(data), "size": list(frame.size)})
+        result = {"file": name, "bytes": len(data), "size": list(frame.size)}
+        width = command.args.get("thumbnail")
+        if isinstance(width, int) and 64 <= width <= 1280:  # the hub shows it: a small copy comes back inline
+            from .contract.thumbnail import jpeg_b64
+
+            result["jpeg_b64"] = jpeg_b64(frame.image, width)
+        reply(True, None, result)
 
     def _cmd_config(self, command: Command, reply) -> None:
         """Validate a whole new profile; apply rules, zones and tracking at once; keep the old file."""

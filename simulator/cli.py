@@ -223,8 +223,14 @@ def _add_mavlink(sub: argparse._SubParsersAction) -> None:
     add_mavlink(sub)
 
 
+def _add_officers(sub: argparse._SubParsersAction) -> None:
+    from simulator.officers import add_officers
+
+    add_officers(sub)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_render, _add_check, _add_score, _add_demo,
-                                                                  _add_mavlink, _add_fleet]
+                                                                  _add_mavlink, _add_fleet, _add_officers]
 
 
 def build_parser() -> argparse.ArgumentParser:

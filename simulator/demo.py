@@ -1,11 +1,12 @@
 """`edge-sim demo`: the product tour, bounded, on one machine (what `make demo` runs).
 
-A local hub (mosquitto, a hub signing key, `edge-hub listen` for alerts and `edge-hub receive` for
-evidence) and two nodes, a reservoir box and a market-street box, each on a simulated camera.  The
+A local hub (mosquitto, a hub signing key, `edge-hub serve` for alerts, evidence, incidents and the
+API, and simulated officers' devices) and two nodes, a reservoir box and a market-street box, each on a simulated camera.  The
 nodes detect, track and apply their rules; warnings are spoken (the speaker's file sink writes WAVs
 under demo-out/speaker/<node>/); alerts go to the hub through the nodes' durable outboxes; evidence
 bundles are sealed, uploaded, verified at the hub and acknowledged; the hub pings the nodes, has a
-bad command refused and speaks once through a node.  A live view in a terminal (plain lines
+bad command refused, speaks once through a node, takes a snapshot through its API and dispatches the
+nearest officer to an alert incident, who reports on scene and done.  A live view in a terminal (plain lines
 elsewhere), a summary table and summary.json at the end.  Exit 0 only when every step worked.
 
 The steps live in simulator/tour/.

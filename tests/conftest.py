@@ -74,3 +74,9 @@ def run_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedPr
     cmd, *rest = args
     return subprocess.run([str(BIN / cmd), *rest], capture_output=True, text=True, timeout=timeout,
                           cwd=REPO, **kwargs)
+
+
+# Session fixtures of the hub-service tests: one mosquitto (tests/hub_rig.py) and one PostgreSQL
+# server (tests/postgres.py), shared by every test that asks for them.
+from .hub_rig import mosquitto  # noqa: E402, F401
+from .postgres import postgres  # noqa: E402, F401

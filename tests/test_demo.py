@@ -72,3 +72,16 @@ def test_every_sealed_bundle_is_verified_at_the_hub(tour):
         bundles = [b for b in at_hub.iterdir() if (b / "manifest.json").is_file()] if at_hub.exists() else []
         assert len(bundles) == n["bundles_sealed"]
     assert summary["hub"]["bundles_verified"] == sum(n["bundles_sealed"] for n in nodes)
+
+
+def test_the_hub_service_groups_incidents_and_dispatches_the_nearest_officer(tour):
+    _, result, summary = tour
+    incidents, dispatch = summary["incidents"], summary["dispatch"]
+    assert incidents["total"] >= 1 and incidents["alerts"] >= 1
+    assert dispatch["ok"] and dispatch["state"] == "resolved" and dispatch["officer"].startswith("zf-")
+    assert [a.split(" (")[0] for a in dispatch["audit"][1:]] == ["new -> dispatched", "dispatched -> on_scene",
+                                                                  "on_scene -> resolved"]
+    assert "dispatched officer:" in result.stdout and "incidents at the hub:" in result.stdout
+    snapshot = summary["hub"]["commands"]["snapshot"]
+    assert snapshot["ok"] and Path(snapshot["picture_file"]).read_bytes()[:2] == b"\xff\xd8"  # a JPEG came back
+

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_speak(sub, common)
     add_receive(sub, common)
     add_provision(sub)
+
+    from .hubserve import add_service_commands
+
+    add_service_commands(sub)  # serve, check-config, user
     return parser
 
 

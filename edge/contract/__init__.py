@@ -4,6 +4,17 @@ Imported by the node, the hub and the console's API alike, so that one definitio
 message is.  The JSON Schemas under docs/schemas/ are generated from these models.
 """
 
+from .messages import (
+    CmdResult,
+    CommandEnvelope,
+    LifecycleMessage,
+    OfficerPosition,
+    OfficerTask,
+    Stats,
+    Status,
+    TaskState,
+)
 from .receipt import Receipt, ReceiptItem, receipt_topic
 
-__all__ = ["Receipt", "ReceiptItem", "receipt_topic"]
+__all__ = ["CmdResult", "CommandEnvelope", "LifecycleMessage", "OfficerPosition", "OfficerTask", "Receipt",
+           "ReceiptItem", "Stats", "Status", "TaskState", "receipt_topic"]

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from .hub import Hub
+from .hub import OFFICERS, Hub
 from .nodes import PROFILES, SCENARIOS, DemoNode
 from .procs import REPO, Processes
 from .view import View
@@ -94,13 +94,15 @@ class Tour:
 
     # --- 3: the hub ------------------------------------------------------------------------------
     def step_hub(self) -> None:
-        self.view.step("3/6 the hub: local broker, signing key, edge-hub listen (alerts) and receive (evidence)")
+        self.view.step("3/6 the hub: local broker, signing key, edge-hub serve (ingest, evidence, incidents, API), "
+                       "officers")
         address = self.hub.start_broker()
         for node in self.nodes:
             node.provision(self.hub)
         self.hub.start_tools()
-        self.view.say(f"  broker {address}; hub key hub/hub.key; alerts -> hub/alerts.db; "
-                      f"evidence -> hub/evidence/ (node keys: {', '.join(n.node_id for n in self.nodes)})")
+        self.view.say(f"  broker {address}; hub key hub/hub.key; edge-hub serve --config hub/hub.toml: store "
+                      f"hub/hub.db, evidence hub/evidence/ (node keys: {', '.join(n.node_id for n in self.nodes)}), "
+                      f"API http://127.0.0.1:{self.hub.api_port}/api; {len(OFFICERS)} officers on patrol")
 
     # --- 4: the nodes, live -----------------------------------------------------------------------
     def step_nodes(self) -> None:
@@ -180,6 +182,17 @@ class Tour:
             ok = isinstance(result, dict) and result.get("ok")
             self.view.event("hub", f"edge-hub speak {node} --clip {clip}: "
                                    f"{'played on the node loudspeaker' if ok else result}", "cyan")
+            snap = self.hub.api_command(SPEAK[0], "snapshot", {"thumbnail": 640})
+            picture = self.hub.snapshot_picture(SPEAK[0]) if snap.get("ok") else None
+            snap["picture_file"] = str(picture) if picture else None
+            self.actions["snapshot"] = snap
+            self.view.event("hub", f"API snapshot {SPEAK[0]}: " + (
+                f"what the camera sees now -> {picture.relative_to(self.out)}" if picture else
+                str(snap.get("error") or "no picture came back")), "cyan")
+            dispatch = self.hub.dispatch_nearest(timeout=150)
+            self.actions["dispatch"] = dispatch
+            self.view.event("hub", f"dispatch: {dispatch.get('officer')} to incident #{dispatch.get('incident')}: "
+                                   f"{dispatch.get('state') or dispatch.get('error')}", "bold cyan")
         finally:
             self._actions_done.set()
 
@@ -253,6 +266,14 @@ class Tour:
             self.fail("edge-hub speak", f"no good result: {speak.get('result')}")
         elif not heard:
             self.fail("edge-hub speak", f"played, but no hub-{SPEAK[1]} WAV in {self.out / 'speaker' / SPEAK[0]}")
+        dispatch = self.actions.get("dispatch") or {}
+        if not dispatch.get("ok"):
+            self.fail("dispatch", f"no officer dispatched to an incident and back: {dispatch.get('error') or dispatch}")
+        snapshot = self.actions.get("snapshot") or {}
+        if not snapshot.get("ok") or not snapshot.get("picture_file"):
+            self.fail("API snapshot", f"no picture from the node: {snapshot.get('error') or snapshot}")
+        if not self.hub.incident_summary()["total"]:
+            self.fail("incidents", "the hub grouped no incident")
         refused = self.actions.get("zone_refused")
         if not (isinstance(refused, dict) and refused.get("ok") is False):
             self.fail("edge-hub command", f"a zone command naming no zone of the node was not refused: {refused}")
@@ -334,10 +355,18 @@ def finish(tour: Tour, rows: list[dict]) -> int:
     view.summary(rows, ok)
     hub_messages = len(tour.hub.messages())
     view.say(f"  evidence at the hub:   {tour.hub.evidence / 'bundles'}  "
-             f"({len(tour.hub.verified())} bundle(s) verified by edge-hub receive)")
+             f"({len(tour.hub.verified())} bundle(s) verified by the hub)")
     view.say(f"  loudspeaker WAVs:      {out / 'speaker'}  "
              f"({sum(len(n.wavs) for n in tour.nodes)} files, speaker sink \"file\")")
-    view.say(f"  hub alert database:    {tour.hub.alerts_db}  ({hub_messages} lifecycle messages)")
+    incidents = tour.hub.incident_summary()
+    dispatch = tour.actions.get("dispatch") or {}
+    view.say(f"  hub store:             {tour.hub.alerts_db}  ({hub_messages} lifecycle messages)")
+    states = ", ".join(f"{n} {s}" for s, n in sorted(incidents["states"].items()))
+    view.say(f"  incidents at the hub:  {incidents['total']} ({incidents['alerts']} alert; {states or 'none'})")
+    if dispatch.get("ok"):
+        view.say(f"  dispatched officer:    {dispatch['officer']} to incident #{dispatch['incident']} "
+                 f"({dispatch['node']}), {dispatch['distance_m']:.0f} m, ETA {dispatch['eta_s']:.0f} s straight line; "
+                 f"{' / '.join(a.split(' (')[0].split(' -> ')[1] for a in dispatch['audit'][1:])}")
     view.say(f"  logs of every process: {out / 'logs'}")
     for line in tour.failures:
         view.say(f"  FAILED {line}", "bold red")
@@ -346,6 +375,7 @@ def finish(tour: Tour, rows: list[dict]) -> int:
     (out / "summary.json").write_text(json.dumps({
         "ok": ok, "seconds": round(seconds, 1), "failures": tour.failures, "profiles_ok": tour.profiles_ok,
         "previews": [str(p) for p in tour.previews], "nodes": rows, "hub_messages": hub_messages,
+        "incidents": incidents, "dispatch": dispatch,
         "hub": {"broker": tour.hub.broker.address if tour.hub.broker else None, "alerts_db": str(tour.hub.alerts_db),
                 "evidence_dir": str(tour.hub.evidence / "bundles"), "bundles_verified": len(tour.hub.verified()),
                 "commands": tour.actions},

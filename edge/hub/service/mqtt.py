@@ -1,0 +1,105 @@
+"""The service's MQTT session: persistent, MQTT 5, acknowledging each message only after it is stored.
+
+paho acknowledges a QoS 1 message when the callback returns unless told otherwise; the hub uses
+`manual_ack` and acks after the database commit, so a worker killed between the two leaves the
+message in its session at the broker, which delivers it again when the worker is back (and the
+node's outbox sends it again anyway until the receipt comes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from .config import BrokerSection
+
+log = logging.getLogger("edge.hub.mqtt")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received: float
+
+
+class Session:
+    """Connects in the background, re-subscribes on every connect, queues what arrives."""
+
+    def __init__(self, config: BrokerSection, subscriptions: list[tuple[str, int]], *, client_id: str | None = None):
+        self.config = config
+        self.subscriptions = subscriptions
+        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.connected = threading.Event()
+        self._stopping = False
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or config.client_id,
+                                  protocol=mqtt.MQTTv5, manual_ack=True)
+        if config.username:
+            password = os.environ.get(config.password_env) if config.password_env else None
+            if config.password_env and password is None:
+                raise ConnectionError(f"broker.password_env: environment variable {config.password_env} is not set")
+            self.client.username_pw_set(config.username, password)
+        if config.tls_ca:
+            self.client.tls_set(ca_certs=config.tls_ca, certfile=config.tls_cert, keyfile=config.tls_key,
+                                cert_reqs=ssl.CERT_REQUIRED)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.2, 5)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("broker refused the connection: %s", reason_code)
+            return
+        from ...link.mqtt import nodelay
+
+        nodelay(client)
+        client.subscribe(self.subscriptions)
+        self.connected.set()
+        log.info("broker: connected (%s)", ", ".join(t for t, _ in self.subscriptions))
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.connected.clear()
+        if not self._stopping:
+            log.warning("broker: disconnected (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, m):
+        self.inbox.put(Inbound(m.topic, m.payload, m.mid, m.qos, time.time()))
+
+    def start(self, timeout: float = 10.0) -> None:
+        host, _, port = self.config.address.rpartition(":")
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 7 * 24 * 3600
+        try:
+            self.client.connect(host, int(port), clean_start=False, properties=props)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectionError(f"cannot connect to the broker at {self.config.address}: {exc}") from None
+        self.client.loop_start()
+        if not self.connected.wait(timeout):
+            self.client.loop_stop()
+            raise ConnectionError(f"the broker at {self.config.address} did not accept the connection")
+
+    def ack(self, item: Inbound) -> None:
+        if item.qos > 0:
+            self.client.ack(item.mid, item.qos)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
+        self.client.publish(topic, payload, qos=qos)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.client.loop_stop()
+        self.client.disconnect()

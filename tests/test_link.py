@@ -16,6 +16,7 @@ from edge.config import load_profile
 from edge.link import NodeLink
 
 from .broker import Broker, Subscriber
+from .receipt_hub import ReceiptingHub
 from .conftest import REPO
 
 PROFILE = """
@@ -63,7 +64,7 @@ def first_seen(ids: list[str]) -> list[str]:
 
 
 def test_alerts_written_while_the_hub_is_away_arrive_in_order(tmp_path, broker):
-    hub = Subscriber(broker, ["edge/+/alert"]).wait_ready()
+    hub = ReceiptingHub(broker).wait_ready()
     broker.stop()  # the uplink is down
     link = NodeLink(load_profile(write_profile(tmp_path, broker)), tmp_path / "state", "test").start()
     for i in range(300):
@@ -78,7 +79,7 @@ def test_alerts_written_while_the_hub_is_away_arrive_in_order(tmp_path, broker):
         deadline = time.monotonic() + 10
         while link.outbox.depth() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert link.outbox.depth() == 0, "acknowledged rows are deleted"
+        assert link.outbox.depth() == 0, "receipted rows are deleted"
     finally:
         link.stop()
         hub.close()

@@ -11,6 +11,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+#: After losing the broker the hub's tools try again after 1 s, doubling up to this: a hub is one
+#: client, not a fleet that could storm a restarted broker, and every second it is away is a
+#: second the nodes' receipts wait (paho's own default grew to 120 s).
+RECONNECT_INITIAL_S = 1.0
+RECONNECT_MAX_S = 5.0
+
 
 def add_broker_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("broker")
@@ -23,6 +29,8 @@ def add_broker_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tls-cert", metavar="FILE", help="client certificate")
     g.add_argument("--tls-key", metavar="FILE", help="client key")
     g.add_argument("--client-id", help="MQTT client id (default: per command)")
+    g.add_argument("--reconnect-max", type=float, default=RECONNECT_MAX_S, metavar="S",
+                   help=f"longest wait between reconnect attempts after losing the broker (default {RECONNECT_MAX_S:g})")
 
 
 def parse_broker(text: str) -> tuple[str, int]:
@@ -57,6 +65,8 @@ def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = Fals
             c.subscribe([(t, 1) for t in subscriptions])
 
     client.on_connect = on_connect
+    client.reconnect_delay_set(RECONNECT_INITIAL_S, max(RECONNECT_INITIAL_S,
+                                                        getattr(args, "reconnect_max", RECONNECT_MAX_S)))
     client.on_subscribe = lambda c, u, mid, rcs, p: state.setdefault("subscribed", True)
     if on_message is not None:
         client.on_message = on_message

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import apsw
+
 from .outbox import connect
 
 log = logging.getLogger("edge.link.upload")
@@ -234,6 +236,7 @@ class Uploader:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._problem: str | None = None  # what keeps the thread from working now, if anything
         self.bytes_sent = 0  # segment payload bytes handed to the broker, resends included
         self.files_done = 0
 
@@ -262,13 +265,34 @@ class Uploader:
             self._wake.set()
 
     # --- the uploader thread --------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        return [self._problem] if self._problem else []
+
     def _run(self) -> None:
+        """The thread never dies on a database or disk error: it says so in problems() and retries."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self._run_loop()
+                return
+            except (apsw.Error, OSError) as exc:
+                failures += 1
+                problem = f"uploader: {type(exc).__name__}: {exc}"
+                if problem != self._problem:
+                    log.error("upload: %s; retrying", problem)
+                self._problem = problem
+                self._stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+
+    def _run_loop(self) -> None:
         backoff = 1.0
         while not self._stop.is_set():
             if not self.mqtt.connected.is_set():
                 self._stop.wait(0.2)
                 continue
             job = self.store.next_file()
+            if self._problem is not None:  # the database answered again
+                log.warning("upload: the uploader works again")
+                self._problem = None
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()

@@ -24,13 +24,15 @@ def test_a_violation_open_at_a_kill_9_is_cleared_at_the_next_start(tmp_path):
     state = tmp_path / "node" / "state"
     assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
     link = ["--set", "link.enabled=true", "--set", 'link.host="127.0.0.1"', "--set", f"link.port={broker.port}"]
+    video = tmp_path / "node" / "blink.mp4"  # in real time, so that the kill lands inside the violation
     node = subprocess.Popen([str(BIN / "edge-node"), "run", "--config", str(profile), "--state-dir", str(state),
-                             *link], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--source", f"file:{video}?loop=1&realtime=1", *link], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         for line in node.stderr:
             if "ALERT " in line or time.monotonic() > deadline:
                 break
+        time.sleep(0.5)  # the bundle is open, its clip being collected
         node.send_signal(signal.SIGKILL)  # in the middle of the violation, its bundle open
         node.wait(10)
         events = [json.loads(x) for x in (state / "lifecycle.jsonl").read_text().splitlines() if x.strip()]

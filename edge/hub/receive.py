@@ -3,10 +3,14 @@
 It speaks the node side of EMQX's file transfer (what an EMQX cluster with its S3 exporter does for
 you): it takes `$file-async/...` (and `$file/...`) commands, keeps each transfer's segments on disk,
 checks every segment's and file's SHA-256, assembles files, and answers on `$file-response/{client}`.
-When a bundle is complete it verifies the manifest's signature with the node's public key and its
-place in the node's chain; a verified bundle is acknowledged to its node with a signed
-`evidence_ack` command (only then may the node's retention delete it); a tampered one is set aside
-in rejected/ and the node is told.
+When a bundle is complete it verifies the manifest's signature with the node's public key, that the
+manifest names this bundle and this node, and its place in the node's chain; a verified bundle is
+acknowledged to its node with a signed `evidence_ack` command (only then may the node's retention
+delete it); a tampered one is set aside in rejected/ and the node is told.
+
+A verified bundle is immutable: a second upload of one of its files that is identical is answered
+success and changes nothing; a different one, or a file the bundle does not have, is refused
+(0x87, the reason in the `$file-response`), logged as a tamper attempt and counted (`tamper` table).
 
 Several receivers can share the load through a shared subscription (--shared GROUP); transfers
 keep their state in the shared folder.
@@ -36,7 +40,7 @@ from .connection import connect
 
 log = logging.getLogger("edge.hub.receive")
 
-RC_SUCCESS, RC_RESEND, RC_CANCEL = 0x00, 0x80, 0x83
+RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_REFUSED = 0x00, 0x80, 0x83, 0x87
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -49,6 +53,14 @@ CREATE TABLE IF NOT EXISTS bundles (
     reason TEXT,
     received REAL NOT NULL,
     PRIMARY KEY (node, bundle)
+);
+CREATE TABLE IF NOT EXISTS tamper (
+    at REAL NOT NULL,
+    node TEXT NOT NULL,
+    bundle TEXT NOT NULL,
+    name TEXT NOT NULL,
+    client_id TEXT,
+    reason TEXT NOT NULL
 );
 """
 
@@ -66,6 +78,7 @@ class Receiver:
             self.db.execute(SCHEMA)
         self.segments_received = 0
         self.segment_bytes_received = 0
+        self.tamper_attempts = self.db.execute("SELECT count(*) FROM tamper").fetchone()[0]
         # Transfers whose every segment came with a SHA-256 that matched: the file is then exactly
         # what the node hashed, so fin need not read it again (after a restart it does).
         self._checked: dict[str, bool] = {}
@@ -117,6 +130,10 @@ class Receiver:
             int(meta["size"])
         except (ValueError, KeyError, TypeError):
             log.warning("receive: %s: not a valid init", topic)
+            return
+        refusal = self._immutable(meta, str(meta.get("checksum") or "").lower() or None)
+        if refusal is not None:
+            self._refuse(meta, topic, refusal)
             return
         folder.mkdir(parents=True, exist_ok=True)
         # Not synced, like the segments: a crash here loses both, fin's check notices, and a node
@@ -186,6 +203,18 @@ class Receiver:
             log.warning("receive: %s/%s: %s; asking for the whole file again", node, meta["name"], problem)
             self._answer(meta, topic, RC_RESEND, problem)
             return
+        if self._state(node, bundle) == "verified":  # immutable: the same file again, or a refusal
+            if not checked or not expected:
+                actual = _sha256_file(data_file)
+            refusal = self._immutable(meta, actual)
+            shutil.rmtree(folder, ignore_errors=True)
+            if refusal is not None:
+                self._refuse(meta, topic, refusal)
+                return
+            self._answer(meta, topic, RC_SUCCESS, "success: already stored, unchanged")
+            log.info("receive: %s/%s/%s: received again, identical; unchanged", node, bundle, meta["name"])
+            self._check_bundle(node, bundle, target_dir)  # the node may have missed its ack
+            return
         with open(data_file, "rb") as f:
             os.fsync(f.fileno())
         data_file.replace(target)
@@ -194,6 +223,39 @@ class Receiver:
         self._answer(meta, topic, RC_SUCCESS, "success")
         log.info("receive: %s/%s/%s: %d bytes, sha256 ok", node, bundle, meta["name"], size)
         self._check_bundle(node, bundle, target_dir)
+
+    # --- verified bundles are immutable -------------------------------------------------------
+    def _state(self, node: str, bundle: str) -> str | None:
+        row = self.db.execute("SELECT state FROM bundles WHERE node = ? AND bundle = ?", (node, bundle)).fetchone()
+        return row[0] if row else None
+
+    def _immutable(self, meta: dict, sha256: str | None) -> str | None:
+        """Why this file may not be stored in its (verified) bundle, or None.  `sha256` None: not
+        known yet (an init without a checksum), decided at fin."""
+        node = meta["user_data"]["node"]
+        bundle = _safe(str(meta["user_data"].get("bundle", "loose")))
+        if self._state(node, bundle) != "verified":
+            return None
+        target = self.root / "bundles" / _safe(node) / bundle / _safe(meta["name"])
+        if not target.is_file():
+            return f"refused: bundle {bundle} of {node} is verified and has no file {meta['name']}"
+        if sha256 is not None and sha256 != _sha256_file(target):
+            return f"refused: bundle {bundle} of {node} is verified; its {meta['name']} cannot be replaced"
+        return None
+
+    def _refuse(self, meta: dict, topic: str, reason: str) -> None:
+        user = meta.get("user_data", {})
+        node, bundle = str(user.get("node")), str(user.get("bundle", "loose"))
+        with self.db:
+            self.db.execute("INSERT INTO tamper (at, node, bundle, name, client_id, reason) VALUES (?,?,?,?,?,?)",
+                            (time.time(), node, bundle, str(meta.get("name")), str(user.get("client_id")), reason))
+        self.tamper_attempts += 1
+        log.error("receive: TAMPER ATTEMPT #%d on %s/%s/%s (client %s): %s", self.tamper_attempts, node, bundle,
+                  meta.get("name"), user.get("client_id"), reason)
+        self._answer(meta, topic, RC_REFUSED, reason)
+
+    def tampering(self) -> list[tuple]:
+        return list(self.db.execute("SELECT node, bundle, name, client_id, reason FROM tamper ORDER BY at"))
 
     # --- whole bundles -----------------------------------------------------------------------------
     def _check_bundle(self, node: str, bundle: str, folder: Path) -> None:
@@ -223,7 +285,7 @@ class Receiver:
         digest = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
         try:
             verify_bundle(folder, key)
-            problem = self._chain_problem(node, manifest, digest)
+            problem = _identity_problem(node, bundle, manifest) or self._chain_problem(node, manifest, digest)
         except BundleProblem as exc:
             problem = str(exc).replace(str(folder) + "/", "")
         if problem:
@@ -276,6 +338,24 @@ class Receiver:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _identity_problem(node: str, bundle: str, manifest: dict) -> str | None:
+    """A bundle is stored only under the id its signed manifest names, for the node it names (whose
+    key was just checked): a genuine bundle uploaded under another id or node is refused."""
+    if manifest.get("bundle") != bundle:
+        return f"manifest names bundle {manifest.get('bundle')!r}, uploaded as {bundle!r}"
+    if manifest.get("node") != node:
+        return f"manifest names node {manifest.get('node')!r}, uploaded for {node!r}"
+    return None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _safe(name: str) -> str:

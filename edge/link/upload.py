@@ -32,7 +32,7 @@ log = logging.getLogger("edge.link.upload")
 
 # Priorities: lower goes first.
 PRIORITY = {"manifest": 0, "snapshot": 1, "clip": 2, "dock": 3, "file": 2}
-RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_QUOTA = 0x00, 0x80, 0x83, 0x97
+RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_REFUSED, RC_QUOTA = 0x00, 0x80, 0x83, 0x87, 0x97
 INIT, FIN = -1, -2  # not offsets: the commands among a file's answers awaited
 
 SCHEMA = """
@@ -148,6 +148,11 @@ class UploadStore:
                                  (bundle,))
                 return bundle
         return None
+
+    def file_failed(self, file_id: str) -> None:
+        """The receiver refused this file for good: it is not sent again."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE files SET state = 'failed' WHERE file_id = ?", (file_id,))
 
     def bundle_verdict(self, bundle: str, verified: bool, reason: str | None) -> str | None:
         """The hub's word on a whole bundle; returns the manifest hash it was about (or None if unknown)."""
@@ -383,6 +388,8 @@ class Uploader:
                         continue
                     answered = True
                     code = response.get("reason_code", RC_RESEND)
+                    if code == RC_REFUSED:  # for good (a verified bundle at the hub is immutable)
+                        return self._refused(job, response)
                     if entry == INIT:
                         if code != RC_SUCCESS:
                             self.store.segments_stored(job.file_id, confirmed)
@@ -412,9 +419,17 @@ class Uploader:
         response = self._command(fin_topic, b"")
         return "retry" if response is None else self._fin_outcome(job, response)
 
+    def _refused(self, job: UploadFile, response: dict) -> str:
+        log.error("upload: %s of bundle %s refused by the hub for good: %s", job.name, job.bundle,
+                  response.get("reason_description"))
+        self.store.file_failed(job.file_id)
+        return "refused"
+
     def _fin_outcome(self, job: UploadFile, response: dict) -> str:
         if response.get("reason_code") == RC_SUCCESS:
             return "stored"
+        if response.get("reason_code") == RC_REFUSED:
+            return self._refused(job, response)
         log.warning("upload: %s: the receiver refused the whole file (%s); sending it all again", job.name,
                     response.get("reason_description"))
         self.store.forget_segments(job.file_id)

@@ -266,7 +266,12 @@ class Node:
                      f"| reconnects {s.reconnects}")
         link = "no link"
         if self.link is not None:
-            link = f"link {'up' if self.link.mqtt.connected.is_set() else 'down'} | outbox {self.link.outbox.depth()}"
+            box = self.link.outbox
+            link = (f"link {'up' if self.link.mqtt.connected.is_set() else 'down'} | outbox {box.depth()}"
+                    f" ({box.awaiting()} awaiting receipt)")
+            problems = self.link.health()
+            if problems:
+                link += " | UNHEALTHY: " + "; ".join(problems)
             parts.append(link)
         log.info(" | ".join(parts))
         self.watchdog.status(f"fps {rate:.1f}, source {self.source.state.value}, {link.replace(' |', ',')}")
@@ -295,6 +300,12 @@ class Node:
             body["outbox_depth"] = self.link.outbox.depth()
             body["outbox_bytes"] = self.link.outbox.bytes
             body["outbox_over_limit"] = self.link.outbox.over_limit
+            body["outbox_awaiting_receipt"] = self.link.outbox.awaiting()
+            body["outbox_resent"] = self.link.outbox.resent
+            problems = self.link.health()
+            body["healthy"] = not problems
+            if problems:
+                body["problems"] = problems
         return body
 
     def _watch_degraded(self) -> None:

@@ -50,6 +50,12 @@ class NodeLink:
 
     def __init__(self, profile: Profile, state_dir: Path, version: str, *, status_extra=None,
                  command_queue: int = 64):
+        try:
+            self._build(profile, state_dir, version, status_extra, command_queue)
+        except (apsw.Error, OSError) as exc:  # one line, not a traceback: most often a full disk
+            raise LinkError(f"state folder {state_dir}: cannot open the link's databases: {exc}") from None
+
+    def _build(self, profile: Profile, state_dir: Path, version: str, status_extra, command_queue: int) -> None:
         cfg = profile.link
         self.profile = profile
         self.topics = Topics(cfg.prefix, profile.node.id)

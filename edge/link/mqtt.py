@@ -271,10 +271,12 @@ class MqttLink:
             if self.problems.get(name) != problem:
                 log.error("link: %s; retrying", problem)
                 self.problems[name] = problem
+                self.refresh_status()  # the hub sees `healthy: false` while it lasts
             return False
         if name in self.problems:
             log.warning("link: %s works again", name)
             del self.problems[name]
+            self.refresh_status()
         return True
 
     def _pump(self, refill_at: int = 1) -> None:

@@ -17,6 +17,7 @@ left the outbox grows past its bound and says so (`over_limit`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -69,11 +70,17 @@ class Row(NamedTuple):  # a tuple: the drain builds one per message
 
 
 def connect(path: str | Path) -> apsw.Connection:
-    """A connection with the durability settings every state database here uses."""
+    """A connection with the durability settings every state database here uses.
+
+    The write-ahead log is checkpointed every 128 pages and cut back to 512 KiB after each checkpoint:
+    left alone it stays at its largest size (4 MiB and more per database), which on a small or full
+    disk is room the evidence needs."""
     db = apsw.Connection(str(path))
     db.setbusytimeout(10_000)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA wal_autocheckpoint=128")
+    db.execute(f"PRAGMA journal_size_limit={512 * 1024}")
     return db
 
 
@@ -213,7 +220,9 @@ class Outbox:
                         marked += fresh
                 self._ack_db.execute("COMMIT")
             except BaseException:
-                self._ack_db.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): then there is nothing to undo
+                with contextlib.suppress(apsw.SQLError):
+                    self._ack_db.execute("ROLLBACK")
                 raise
         with self._lock:
             self._count -= gone

@@ -1,0 +1,140 @@
+"""A full disk (the whole state folder on a real 8 MiB tmpfs): alerts keep flowing with signed,
+chained evidence (a manifest alone when nothing else fits), degraded mode does not flap, a torn
+last line of the lifecycle log never blocks the next start, and the link's threads survive."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edge.rules.sink import JsonlSink, set_aside_torn_line
+
+from .broker import Broker
+from .conftest import run_cli
+from .evidence_rig import evidence_node
+from .receipt_hub import ReceiptingHub
+from .test_link import alerts
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MiB tmpfs; skipped (with the reason) where this machine cannot mount one."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Fill the disk until `leave` bytes are free."""
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with open(disk / "filler", "wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def test_a_full_disk_keeps_alerts_signed_and_chained(tmp_path, small_disk):
+    broker = Broker(tmp_path / "broker").start()
+    hub = ReceiptingHub(broker).wait_ready()
+    profile = evidence_node(tmp_path / "node")
+    state = small_disk / "state"
+    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
+    link = ["--set", "link.enabled=true", "--set", 'link.host="127.0.0.1"', "--set", f"link.port={broker.port}"]
+    try:
+        first = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), *link,
+                        "--max-frames", "20")  # the databases exist: now fill the disk around them
+        assert first.returncode == 0, first.stderr[-3000:]
+        fill(small_disk, 1536 * 1024)
+        result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), *link,
+                         "--max-frames", "200", timeout=180)
+        err = result.stderr
+        (tmp_path / "run.log").write_text(err)
+        assert result.returncode == 0, err[-3000:]
+        assert "goes out without evidence" not in err and "sealing failed" not in err, err[-3000:]
+        assert err.count("evidence: DEGRADED") <= 1 and "storage available again" not in err, "no flapping"
+        assert "Traceback" not in err
+        sent = alerts(hub.messages, "edge/ev-node/alert")
+        alerted = {m["id"] for m in sent if m["stage"] == "alert"}
+        assert len(alerted) >= 3, err[-3000:]
+        assert hub.wait_for(lambda m: alerted <= {a["id"] for a in alerts(m, "edge/ev-node/alert")
+                                                  if a["stage"] == "cleared"}, timeout=30)
+        cleared = {m["id"]: m for m in alerts(hub.messages, "edge/ev-node/alert") if m["stage"] == "cleared"}
+        assert all(cleared[v]["evidence"] for v in alerted), "every alert's facts are signed and chained"
+        verify = run_cli("edge-node", "evidence", "verify", "--all", "--state-dir", str(state))
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        manifests = [json.loads((state / "evidence" / v / "manifest.json").read_text()) for v in alerted]
+        assert any(m["degraded"] for m in manifests), "the disk was full for some of them"
+
+        # a write torn by the full disk: the next start sets it aside, once, and runs
+        with open(state / "lifecycle.jsonl", "ab") as f:
+            f.write(b'{"id": "torn-by-the-full-disk", "st')
+        again = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), *link,
+                        "--max-frames", "5")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert again.stderr.count("its last line was torn") == 1
+        assert (state / "lifecycle.jsonl").read_bytes().endswith(b"\n")
+    finally:
+        hub.close()
+        broker.stop()
+
+
+def test_a_torn_last_line_is_set_aside_and_the_rest_kept(tmp_path, caplog):
+    path = tmp_path / "lifecycle.jsonl"
+    sink = JsonlSink(path)
+    sink.write({"id": "v1", "stage": "alert"})
+    sink.close()
+    with open(path, "ab") as f:
+        f.write(b'{"id": "v2", "sta')
+    assert set_aside_torn_line(path) == b'{"id": "v2", "sta'
+    assert path.read_bytes() == b'{"id":"v1","stage":"alert"}\n'
+    assert (tmp_path / "lifecycle.jsonl.torn").read_bytes() == b'{"id": "v2", "sta\n'
+    assert set_aside_torn_line(path) is None, "a whole file is left alone"
+
+
+def test_a_disk_at_zero_bytes_free_is_survived(tmp_path, small_disk):
+    """Something else filled the disk to the last byte: the node keeps running and alerting (directly,
+    when its outbox cannot commit), its reserve lets it start and seals the first alert's facts, the
+    link's threads live on, and it recovers once room comes back."""
+    broker = Broker(tmp_path / "broker").start()
+    hub = ReceiptingHub(broker).wait_ready()
+    profile = evidence_node(tmp_path / "node")
+    state = small_disk / "state"
+    assert run_cli("edge-node", "keys", "init", "--state-dir", str(state)).returncode == 0
+    link = ["--set", "link.enabled=true", "--set", 'link.host="127.0.0.1"', "--set", f"link.port={broker.port}"]
+    try:
+        first = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), *link,
+                        "--max-frames", "20")
+        assert first.returncode == 0, first.stderr[-3000:]
+        fill(small_disk, 0)
+        result = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), *link,
+                         "--max-frames", "120", timeout=180)
+        err = result.stderr
+        (tmp_path / "run.log").write_text(err)
+        assert result.returncode == 0, err[-3000:]
+        assert "Traceback" not in err and "sealing failed" not in err
+        assert err.count("evidence: DEGRADED") <= 1 and "storage available again" not in err
+        sent = alerts(hub.messages, "edge/ev-node/alert")
+        assert sum(m["stage"] == "alert" for m in sent) >= 3, "alerts flow whatever the disk"
+        assert "the space kept in reserve" in err
+        assert "mqtt-outbox works again" in err or "mqtt-outbox" not in err, "the link's thread lives on"
+        assert any(m["stage"] == "cleared" and m["evidence"] for m in sent), "the reserve sealed one at least"
+        (small_disk / "filler").unlink()  # room again: everything is sound, the next start runs
+        verify = run_cli("edge-node", "evidence", "verify", "--all", "--state-dir", str(state))
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        again = run_cli("edge-node", "run", "--config", str(profile), "--state-dir", str(state), *link,
+                        "--max-frames", "5")
+        assert again.returncode == 0, again.stderr[-3000:]
+    finally:
+        hub.close()
+        broker.stop()

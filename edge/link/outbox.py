@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS handed (
     msg_id TEXT PRIMARY KEY,
     at REAL NOT NULL
 );
+-- how many rows the hub's receipts released, and the longest any waited from commit to receipt
+CREATE TABLE IF NOT EXISTS receipt_stats (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    receipts INTEGER NOT NULL,
+    max_s REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead (
     seq INTEGER PRIMARY KEY,
     topic TEXT NOT NULL,
@@ -234,17 +240,24 @@ class Outbox:
         rows went (a receipt for a message no longer here, a repeat, is nothing to do)."""
         if not msg_ids:
             return 0
+        now = time.time()
         with self._lock, self._db:
             gone = freed = awaiting = 0
+            longest = 0.0
             for start in range(0, len(msg_ids), 256):
                 chunk = msg_ids[start:start + 256]
                 marks = ",".join("?" * len(chunk))
-                count, size, sent = self._db.execute(
-                    f"SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(sum(sent IS NOT NULL), 0) "
-                    f"FROM outbox WHERE receipt = 1 AND msg_id IN ({marks})", chunk).fetchone()
+                count, size, sent, oldest = self._db.execute(
+                    f"SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(sum(sent IS NOT NULL), 0), "
+                    f"min(created) FROM outbox WHERE receipt = 1 AND msg_id IN ({marks})", chunk).fetchone()
                 if count:
                     self._db.execute(f"DELETE FROM outbox WHERE receipt = 1 AND msg_id IN ({marks})", chunk)
                     gone, freed, awaiting = gone + count, freed + size, awaiting + sent
+                    longest = max(longest, now - oldest)
+            if gone:
+                self._db.execute("INSERT INTO receipt_stats (id, receipts, max_s) VALUES (1, ?, ?) ON CONFLICT (id) "
+                                 "DO UPDATE SET receipts = receipts + excluded.receipts, "
+                                 "max_s = max(max_s, excluded.max_s)", (gone, longest))
             self._count -= gone
             self._bytes -= freed
             self._awaiting -= awaiting

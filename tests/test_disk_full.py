@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge.rules.sink import JsonlSink, set_aside_torn_line
@@ -138,3 +139,19 @@ def test_a_disk_at_zero_bytes_free_is_survived(tmp_path, small_disk):
     finally:
         hub.close()
         broker.stop()
+
+
+def test_the_wav_sink_stops_writing_on_a_nearly_full_disk(small_disk):
+    import threading
+
+    from edge.speaker.audio import Pcm
+    from edge.speaker.sinks import FileSink
+
+    sink = FileSink(small_disk / "speaker", realtime=False)
+    pcm = Pcm(np.zeros((16000, 1), dtype=np.int16), 16000)
+    assert sink.play(pcm, threading.Event()) and len(list((small_disk / "speaker").iterdir())) == 1
+    fill(small_disk, 2 * 1024 * 1024)  # below the sink's floor: what was played can wait
+    assert sink.play(pcm, threading.Event()) and sink.state == "disk full"
+    assert len(list((small_disk / "speaker").iterdir())) == 1
+    (small_disk / "filler").unlink()
+    assert sink.play(pcm, threading.Event()) and sink.state == "ok"

@@ -153,3 +153,30 @@ def test_listen_reconnects_within_seconds_after_a_broker_kill_9(tmp_path):
     store = AlertStore(db)
     assert {m["id"] for m in store.messages()} == {"before", "after"}
     store.close()
+
+
+def test_listen_started_before_its_broker_waits_for_it(tmp_path):
+    broker = Broker(tmp_path / "broker")  # not started yet: the hub comes up first
+    db = tmp_path / "hub.db"
+    listener = subprocess.Popen([str(BIN / "edge-hub"), "listen", "--broker", broker.address, "--db", str(db),
+                                 "--count", "1", "--duration", "60"], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        assert "retrying in" in listener.stderr.readline()
+        assert listener.poll() is None, "still waiting, not ended"
+        broker.start()
+        lines = [listener.stderr.readline() for _ in range(1)]
+        while "listening on" not in lines[-1] and len(lines) < 20 and lines[-1]:
+            lines.append(listener.stderr.readline())  # retries meanwhile, on its own back-off (<= 5 s)
+        assert "listening on" in lines[-1], lines
+        link = NodeLink(load_profile(write_profile(tmp_path, broker, extra=FAST_RECEIPTS)), tmp_path / "state",
+                        "test").start()
+        try:
+            link.publish_alert({"id": "v", "node": "n1", "stage": "alert"})
+            assert wait(lambda: link.outbox.depth() == 0, 20)
+        finally:
+            link.stop()
+        assert listener.wait(20) == 0
+    finally:
+        listener.kill()
+        broker.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import ssl
+import sys
 import time
 
 import paho.mqtt.client as mqtt
@@ -41,8 +42,12 @@ def parse_broker(text: str) -> tuple[str, int]:
 
 
 def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = False, timeout: float = 10.0,
-            on_message=None, subscriptions: tuple[str, ...] = ()) -> mqtt.Client:
-    """A connected client with its loop running; raises ConnectionError with one line on failure."""
+            on_message=None, subscriptions: tuple[str, ...] = (), wait_for_broker: bool = False) -> mqtt.Client:
+    """A connected client with its loop running; raises ConnectionError with one line on failure.
+
+    `wait_for_broker` (the hub's services, listen and receive): a broker that cannot be reached yet
+    (restarting, or started after the hub) is tried again with the same back-off as a lost
+    connection instead of ending the service; a broker that refuses the credentials still ends it."""
     host, port = parse_broker(args.broker)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.client_id or client_id,
                          protocol=mqtt.MQTTv5)
@@ -72,10 +77,18 @@ def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = Fals
         client.on_message = on_message
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 7 * 24 * 3600 if persistent else 0
-    try:
-        client.connect(host, port, clean_start=not persistent, properties=props)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+    delay = RECONNECT_INITIAL_S
+    while True:
+        try:
+            client.connect(host, port, clean_start=not persistent, properties=props)
+            break
+        except (OSError, ssl.SSLError) as exc:
+            if not wait_for_broker or isinstance(exc, ssl.SSLError):
+                raise ConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+            print(f"edge-hub: cannot connect to {host}:{port}: {exc}; retrying in {delay:g} s", file=sys.stderr,
+                  flush=True)
+            time.sleep(delay)
+            delay = min(delay * 2, max(RECONNECT_INITIAL_S, getattr(args, "reconnect_max", RECONNECT_MAX_S)))
     client.loop_start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and ("rc" not in state or (subscriptions and "subscribed" not in state)):

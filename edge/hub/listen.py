@@ -42,7 +42,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         topics = [f"$share/{args.shared}/{t}" for t in topics]
     try:
         client = connect(args, "edge-hub-listen", persistent=True, subscriptions=tuple(topics),
-                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)))
+                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True)
     except ConnectionError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2

@@ -402,7 +402,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
         topics = [f"$share/{args.shared}/{t}" for t in topics]
     try:
         client = connect(args, args.client_id or "edge-hub-receive", persistent=True, subscriptions=tuple(topics),
-                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)))
+                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True)
     except ConnectionError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2

@@ -155,3 +155,47 @@ def test_the_wav_sink_stops_writing_on_a_nearly_full_disk(small_disk):
     assert len(list((small_disk / "speaker").iterdir())) == 1
     (small_disk / "filler").unlink()
     assert sink.play(pcm, threading.Event()) and sink.state == "ok"
+
+
+def test_the_outbox_thread_survives_a_full_disk_and_says_it_is_unhealthy(tmp_path, small_disk):
+    import json as _json
+    import time
+
+    from edge.config import load_profile
+    from edge.link import NodeLink
+
+    from .broker import Subscriber
+    from .test_link import write_profile
+
+    broker = Broker(tmp_path / "broker").start()
+    hub = ReceiptingHub(broker).wait_ready()
+    status = Subscriber(broker, ["edge/n1/status"], client_id="status-watch").wait_ready()
+    link = NodeLink(load_profile(write_profile(tmp_path, broker)), small_disk / "state", "test").start()
+    try:
+        assert link.mqtt.connected.wait(10)
+        for i in range(200):  # rows to acknowledge while the disk fills
+            link.publish_alert({"id": f"a{i}", "node": "n1", "stage": "alert"})
+        fill(small_disk, 0)
+        for i in range(200):
+            link.publish_alert({"id": f"b{i}", "node": "n1", "stage": "alert"})  # direct, if not committed
+
+        def last_status():
+            bodies = [_json.loads(p) for t, p, _ in status.messages if t == "edge/n1/status"]
+            return bodies[-1] if bodies else {}
+
+        assert status.wait_for(lambda m: last_status().get("healthy") is False, timeout=20), last_status()
+        assert link.health() and "mqtt-outbox" in link.health()[0]
+        (small_disk / "filler").unlink()
+        assert status.wait_for(lambda m: last_status().get("healthy") is True, timeout=30), last_status()
+        deadline = time.monotonic() + 30
+        while link.outbox.depth() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert link.outbox.depth() == 0, "the thread lived on and drained the outbox"
+        assert link.mqtt._pump_thread.is_alive()
+        got = {_json.loads(p)["id"] for t, p, _ in hub.messages if t == "edge/n1/alert"}
+        assert {f"a{i}" for i in range(200)} <= got and {f"b{i}" for i in range(200)} <= got
+    finally:
+        link.stop()
+        status.close()
+        hub.close()
+        broker.stop()

@@ -346,7 +346,12 @@ class MqttLink:
                 return
             batch, self._acked = self._acked, []
             self._last_flush = now
-        self.outbox.ack(batch)
+        try:
+            self.outbox.ack(batch)
+        except BaseException:  # kept for the next try: these rows are not to be sent again
+            with self._pump_lock:
+                self._acked = batch + self._acked
+            raise
 
     # --- paho callbacks (on this thread, inside loop()) ----------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:

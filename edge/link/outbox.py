@@ -18,6 +18,7 @@ left the outbox grows past its bound and says so (`over_limit`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from pathlib import Path
@@ -97,6 +98,19 @@ RECEIPT_COLUMNS = (("receipt", "INTEGER NOT NULL DEFAULT 0"),  # 1: kept until t
                    ("due", "REAL"))  # when it is sent again if no receipt came
 
 
+def _keeps_counts(method):
+    """A write that fails (a full disk fails at the commit) is rolled back by SQLite, but the counts
+    kept in memory may have moved already: count again from the table."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self._recount()
+            raise
+    return wrapper
+
+
 class Outbox:
     def __init__(self, path: str | Path, max_messages: int = 100_000, max_bytes: int = 64 * 1024 * 1024, *,
                  receipts: bool = True, receipt_timeout_s: float = 15.0, receipt_max_s: float = 300.0):
@@ -135,6 +149,7 @@ class Outbox:
         """Commit one message (fsynced when this returns) and wake the publisher."""
         return self.put_many([(topic, payload, qos, retain, kind, msg_id)])[-1]
 
+    @_keeps_counts
     def put_many(self, messages: list[tuple[str, bytes, int, bool, str, str | None]]) -> list[int]:
         """Commit several messages in one transaction: (topic, payload, qos, retain, kind, msg_id)."""
         now = time.time()
@@ -192,6 +207,7 @@ class Outbox:
         return [Row(seq, topic, payload, qos, bool(retain), kind, msg_id)
                 for seq, topic, payload, qos, retain, kind, msg_id in rows]
 
+    @_keeps_counts
     def ack(self, seqs: list[int]) -> None:
         """The broker has these: delete them, or, for rows that wait for the hub's receipt, mark them
         sent and due again after the receipt timeout (one transaction for the batch).
@@ -235,6 +251,7 @@ class Outbox:
             self._bytes -= freed
             self._awaiting += marked
 
+    @_keeps_counts
     def receipt(self, msg_ids: list[str]) -> int:
         """The hub has stored these lifecycle messages ("{id}:{stage}"): delete them; returns how many
         rows went (a receipt for a message no longer here, a repeat, is nothing to do)."""
@@ -290,6 +307,7 @@ class Outbox:
         with self._lock, self._db:
             self._db.execute("UPDATE outbox SET due = ? WHERE sent IS NOT NULL", (time.time(),))
 
+    @_keeps_counts
     def bury(self, seq: int, reason: str) -> None:
         """The broker refused this message for good (not authorised, bad topic): keep it aside."""
         with self._lock, self._db:
@@ -314,6 +332,12 @@ class Outbox:
         with self._lock:
             return {m for m in msg_ids
                     if self._db.execute("SELECT 1 FROM handed WHERE msg_id = ?", (m,)).fetchone()}
+
+    def _recount(self) -> None:
+        with contextlib.suppress(apsw.Error), self._lock:
+            self._count, self._bytes, self._awaiting = self._db.execute(
+                "SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(sum(sent IS NOT NULL), 0) "
+                "FROM outbox").fetchone()
 
     def depth(self) -> int:
         """Rows held: to send and awaiting a receipt."""

@@ -9,7 +9,6 @@ import json
 import os
 import queue
 import subprocess
-import time
 
 import apsw
 import paho.mqtt.client as mqtt
@@ -177,7 +176,7 @@ def test_another_nodes_credentials_cannot_replace_a_verified_file(tmp_path):
              secured.address, "--dir", str(rig.hub_dir), "--key", str(tmp_path / "hub.key"), "--username", "hub",
              "--password-env", "TEST_HUB_PW"], stdout=open(os.devnull, "w"),  # noqa: SIM115
             stderr=open(tmp_path / "receive.log", "a"))  # noqa: SIM115
-        time.sleep(1.5)
+        assert wait(lambda: (tmp_path / "receive.log").read_text().count("receiving evidence on") >= 2, 30)
         evil = Uploader(secured.port, "other", "other", "other-pw")
         answer = evil.upload("z1", "up-node", "b1", "clip.mp4", os.urandom(40_000))
         assert answer["reason_code"] == REFUSED

@@ -16,8 +16,8 @@ from edge.config import load_profile
 from edge.link import NodeLink
 
 from .broker import Broker, Subscriber
-from .receipt_hub import ReceiptingHub
 from .conftest import REPO
+from .receipt_hub import ReceiptingHub
 
 PROFILE = """
 [node]

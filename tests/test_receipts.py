@@ -9,6 +9,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from edge.config import load_profile
 from edge.hub.receipts import ReceiptBatcher
 from edge.hub.store import AlertStore
@@ -54,10 +56,12 @@ def test_receipts_are_batched_per_node_and_valid(tmp_path):
     assert len(sent) == 3 and len(json.loads(sent[-1][1])["items"]) == 3
 
 
-def test_a_broker_killed_9_loses_nothing_end_to_end(tmp_path):
-    """The broker has no persistence (the worst case): everything it acknowledged and had not
-    delivered dies with it.  The node keeps each message until the hub's receipt, so all arrive."""
-    broker = Broker(tmp_path / "broker", persistence=False).start()
+@pytest.mark.parametrize("persistence", [False, True], ids=["no-persistence", "autosave-1s"])
+def test_a_broker_killed_9_loses_nothing_end_to_end(tmp_path, persistence):
+    """Without persistence (the worst case) everything the broker acknowledged and had not delivered
+    dies with it; with persistence (autosave every second, as a hub's broker should run) the last
+    second does.  The node keeps each message until the hub's receipt, so all arrive either way."""
+    broker = Broker(tmp_path / "broker", persistence=persistence).start()
     db = tmp_path / "hub.db"
     listener = subprocess.Popen([str(BIN / "edge-hub"), "listen", "--broker", broker.address, "--db", str(db),
                                  "--duration", "120"], cwd=REPO, stdout=subprocess.DEVNULL,

@@ -37,6 +37,8 @@ from ..evidence.manifest import MANIFEST, SIGNATURE, BundleProblem, verify_bundl
 from ..link.commands import make_command
 from ..link.outbox import connect as connect_db
 from .connection import connect
+from .immutable import Immutability, identity_problem, sha256_file
+from .immutable import safe_name as _safe
 
 log = logging.getLogger("edge.hub.receive")
 
@@ -54,14 +56,6 @@ CREATE TABLE IF NOT EXISTS bundles (
     received REAL NOT NULL,
     PRIMARY KEY (node, bundle)
 );
-CREATE TABLE IF NOT EXISTS tamper (
-    at REAL NOT NULL,
-    node TEXT NOT NULL,
-    bundle TEXT NOT NULL,
-    name TEXT NOT NULL,
-    client_id TEXT,
-    reason TEXT NOT NULL
-);
 """
 
 
@@ -78,7 +72,7 @@ class Receiver:
             self.db.execute(SCHEMA)
         self.segments_received = 0
         self.segment_bytes_received = 0
-        self.tamper_attempts = self.db.execute("SELECT count(*) FROM tamper").fetchone()[0]
+        self.guard = Immutability(self.db, root)
         # Transfers whose every segment came with a SHA-256 that matched: the file is then exactly
         # what the node hashed, so fin need not read it again (after a restart it does).
         self._checked: dict[str, bool] = {}
@@ -131,7 +125,7 @@ class Receiver:
         except (ValueError, KeyError, TypeError):
             log.warning("receive: %s: not a valid init", topic)
             return
-        refusal = self._immutable(meta, str(meta.get("checksum") or "").lower() or None)
+        refusal = self.guard.refusal(meta, str(meta.get("checksum") or "").lower() or None)
         if refusal is not None:
             self._refuse(meta, topic, refusal)
             return
@@ -203,10 +197,10 @@ class Receiver:
             log.warning("receive: %s/%s: %s; asking for the whole file again", node, meta["name"], problem)
             self._answer(meta, topic, RC_RESEND, problem)
             return
-        if self._state(node, bundle) == "verified":  # immutable: the same file again, or a refusal
+        if self.guard.state(node, bundle) == "verified":  # immutable: the same file again, or a refusal
             if not checked or not expected:
-                actual = _sha256_file(data_file)
-            refusal = self._immutable(meta, actual)
+                actual = sha256_file(data_file)
+            refusal = self.guard.refusal(meta, actual)
             shutil.rmtree(folder, ignore_errors=True)
             if refusal is not None:
                 self._refuse(meta, topic, refusal)
@@ -224,38 +218,9 @@ class Receiver:
         log.info("receive: %s/%s/%s: %d bytes, sha256 ok", node, bundle, meta["name"], size)
         self._check_bundle(node, bundle, target_dir)
 
-    # --- verified bundles are immutable -------------------------------------------------------
-    def _state(self, node: str, bundle: str) -> str | None:
-        row = self.db.execute("SELECT state FROM bundles WHERE node = ? AND bundle = ?", (node, bundle)).fetchone()
-        return row[0] if row else None
-
-    def _immutable(self, meta: dict, sha256: str | None) -> str | None:
-        """Why this file may not be stored in its (verified) bundle, or None.  `sha256` None: not
-        known yet (an init without a checksum), decided at fin."""
-        node = meta["user_data"]["node"]
-        bundle = _safe(str(meta["user_data"].get("bundle", "loose")))
-        if self._state(node, bundle) != "verified":
-            return None
-        target = self.root / "bundles" / _safe(node) / bundle / _safe(meta["name"])
-        if not target.is_file():
-            return f"refused: bundle {bundle} of {node} is verified and has no file {meta['name']}"
-        if sha256 is not None and sha256 != _sha256_file(target):
-            return f"refused: bundle {bundle} of {node} is verified; its {meta['name']} cannot be replaced"
-        return None
-
     def _refuse(self, meta: dict, topic: str, reason: str) -> None:
-        user = meta.get("user_data", {})
-        node, bundle = str(user.get("node")), str(user.get("bundle", "loose"))
-        with self.db:
-            self.db.execute("INSERT INTO tamper (at, node, bundle, name, client_id, reason) VALUES (?,?,?,?,?,?)",
-                            (time.time(), node, bundle, str(meta.get("name")), str(user.get("client_id")), reason))
-        self.tamper_attempts += 1
-        log.error("receive: TAMPER ATTEMPT #%d on %s/%s/%s (client %s): %s", self.tamper_attempts, node, bundle,
-                  meta.get("name"), user.get("client_id"), reason)
+        self.guard.record(meta, reason)
         self._answer(meta, topic, RC_REFUSED, reason)
-
-    def tampering(self) -> list[tuple]:
-        return list(self.db.execute("SELECT node, bundle, name, client_id, reason FROM tamper ORDER BY at"))
 
     # --- whole bundles -----------------------------------------------------------------------------
     def _check_bundle(self, node: str, bundle: str, folder: Path) -> None:
@@ -285,7 +250,7 @@ class Receiver:
         digest = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
         try:
             verify_bundle(folder, key)
-            problem = _identity_problem(node, bundle, manifest) or self._chain_problem(node, manifest, digest)
+            problem = identity_problem(node, bundle, manifest) or self._chain_problem(node, manifest, digest)
         except BundleProblem as exc:
             problem = str(exc).replace(str(folder) + "/", "")
         if problem:
@@ -338,30 +303,6 @@ class Receiver:
 
     def close(self) -> None:
         self.db.close()
-
-
-def _identity_problem(node: str, bundle: str, manifest: dict) -> str | None:
-    """A bundle is stored only under the id its signed manifest names, for the node it names (whose
-    key was just checked): a genuine bundle uploaded under another id or node is refused."""
-    if manifest.get("bundle") != bundle:
-        return f"manifest names bundle {manifest.get('bundle')!r}, uploaded as {bundle!r}"
-    if manifest.get("node") != node:
-        return f"manifest names node {manifest.get('node')!r}, uploaded for {node!r}"
-    return None
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _safe(name: str) -> str:
-    """A file or folder name that cannot climb out of its folder."""
-    cleaned = name.replace("/", "_").replace("\\", "_")
-    return "_" + cleaned if cleaned in ("", ".", "..") or cleaned.startswith(".") else cleaned
 
 
 def _coverage(log_path: Path) -> int:

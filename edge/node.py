@@ -33,24 +33,6 @@ from .watchdog import Watchdog
 log = logging.getLogger("edge.node")
 
 
-def restart_cleared(last: dict, now_wall: float) -> dict:
-    """The `cleared` message of a violation whose last logged message was `last` when the node died.
-
-    It ended at the latest when the node stopped; the node cannot tell when, so `ended_at` is the
-    moment of its last message and `reason` says why."""
-    from datetime import UTC, datetime
-
-    try:
-        offset = datetime.fromisoformat(last["ts"]).tzinfo
-    except (KeyError, TypeError, ValueError):
-        offset = None
-    offset = offset or UTC
-    message = dict(last)
-    message.update(stage="cleared", reason="restart", ended_at=last.get("ts"), evidence=None,
-                   ts=datetime.fromtimestamp(now_wall, offset).isoformat(timespec="milliseconds"))
-    return message
-
-
 @dataclass
 class RunSummary:
     frames: int
@@ -215,33 +197,20 @@ class Node:
         self.deliver(m)
 
     def close_interrupted(self) -> int:
-        """End every violation an interruption (kill -9, power cut) left open: `cleared`, reason
-        `restart`, with the evidence hash of its bundle (sealed as incomplete at start-up), so the
-        hub never keeps a violation open forever.  Returns how many."""
+        """End every violation an interruption left open (edge.interrupted); returns how many."""
         if self.sink is None:
             return 0
+        from .interrupted import open_at_stop, restart_cleared
         from .rules import tail_events
 
-        last: dict[str, dict] = {}
-        for event in tail_events(self.sink.path):
-            if isinstance(event.get("id"), str) and event.get("stage") in ("warning", "alert", "cleared"):
-                last.pop(event["id"], None)
-                last[event["id"]] = event  # re-inserted: the dict keeps the order of last messages
-        now = time.time()
-        closed = 0
-        for vid, event in last.items():
-            if event["stage"] == "cleared":
-                continue
-            message = restart_cleared(event, now)
-            row = self.evidence.store.get(vid) if self.evidence is not None else None
-            if row is not None and row.state == "sealed" and row.manifest_sha256:
-                message["evidence"] = row.manifest_sha256
-                message["snapshot"] = event.get("snapshot") or f"{vid}/snapshot_best.jpg"
+        left = open_at_stop(tail_events(self.sink.path))
+        for event in left:
+            row = self.evidence.store.get(event["id"]) if self.evidence is not None else None
+            message = restart_cleared(event, time.time(), row)
             log.warning("CLEARED %s: open when the node stopped unexpectedly; closed at start-up (reason restart%s)",
-                        vid, ", evidence " + message["evidence"][:12] if message.get("evidence") else "")
+                        event["id"], ", evidence " + message["evidence"][:12] if message["evidence"] else "")
             self.deliver(message)
-            closed += 1
-        return closed
+        return len(left)
 
     def deliver(self, message: dict) -> None:
         """Record a lifecycle message and hand it to the link (any thread)."""

@@ -66,3 +66,19 @@ def test_a_violation_open_at_a_kill_9_is_cleared_at_the_next_start(tmp_path):
         node.kill()
         hub.close()
         broker.stop()
+
+
+def test_only_violations_without_their_cleared_are_closed():
+    from edge.interrupted import open_at_stop, restart_cleared
+
+    events = [{"id": "a", "stage": "warning", "ts": "2026-04-10T09:00:00+08:00"},
+              {"id": "b", "stage": "warning", "ts": "2026-04-10T09:00:01+08:00"},
+              {"id": "a", "stage": "alert", "ts": "2026-04-10T09:00:05+08:00"},
+              {"id": "b", "stage": "cleared", "ts": "2026-04-10T09:00:06+08:00"},
+              {"id": "c", "stage": "warning"}, {"not": "a lifecycle message"}]
+    left = open_at_stop(events)
+    assert [(e["id"], e["stage"]) for e in left] == [("a", "alert"), ("c", "warning")]
+    closed = restart_cleared(left[0], 1775782810.0)
+    assert closed["stage"] == "cleared" and closed["reason"] == "restart" and closed["evidence"] is None
+    assert closed["ended_at"] == "2026-04-10T09:00:05+08:00" and closed["ts"].endswith("+08:00")
+    assert restart_cleared(left[1], 0.0)["ts"].endswith("+00:00"), "no time zone known: UTC"

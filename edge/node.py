@@ -130,6 +130,7 @@ class Node:
         frames = 0
         stopped = False
         last_wall = time.time()
+        self.close_interrupted()
         # READY=1 once the source has delivered a frame (a camera that is absent at boot keeps the unit
         # "activating", its status saying so), or after READY_WAIT_S of trying: then the node runs on,
         # reconnecting with its back-off, rather than being restarted by TimeoutStartSec.
@@ -227,6 +228,22 @@ class Node:
                 self.evidence.degraded = True
         self.deliver(m)
 
+    def close_interrupted(self) -> int:
+        """End every violation an interruption left open (edge.interrupted); returns how many."""
+        if self.sink is None:
+            return 0
+        from .interrupted import open_at_stop, restart_cleared
+        from .rules import tail_events
+
+        left = open_at_stop(tail_events(self.sink.path))
+        for event in left:
+            row = self.evidence.store.get(event["id"]) if self.evidence is not None else None
+            message = restart_cleared(event, time.time(), row)
+            log.warning("CLEARED %s: open when the node stopped unexpectedly; closed at start-up (reason restart%s)",
+                        event["id"], ", evidence " + message["evidence"][:12] if message["evidence"] else "")
+            self.deliver(message)
+        return len(left)
+
     def deliver(self, message: dict) -> None:
         """Record a lifecycle message and hand it to the link (any thread)."""
         if self.sink is not None:
@@ -250,7 +267,12 @@ class Node:
                      f"| reconnects {s.reconnects}")
         link = "no link"
         if self.link is not None:
-            link = f"link {'up' if self.link.mqtt.connected.is_set() else 'down'} | outbox {self.link.outbox.depth()}"
+            box = self.link.outbox
+            link = (f"link {'up' if self.link.mqtt.connected.is_set() else 'down'} | outbox {box.depth()}"
+                    f" ({box.awaiting()} awaiting receipt)")
+            problems = self.link.health()
+            if problems:
+                link += " | UNHEALTHY: " + "; ".join(problems)
             parts.append(link)
         log.info(" | ".join(parts))
         self.watchdog.status(f"fps {rate:.1f}, source {self.source.state.value}, {link.replace(' |', ',')}")
@@ -279,6 +301,12 @@ class Node:
             body["outbox_depth"] = self.link.outbox.depth()
             body["outbox_bytes"] = self.link.outbox.bytes
             body["outbox_over_limit"] = self.link.outbox.over_limit
+            body["outbox_awaiting_receipt"] = self.link.outbox.awaiting()
+            body["outbox_resent"] = self.link.outbox.resent
+            problems = self.link.health()
+            body["healthy"] = not problems
+            if problems:
+                body["problems"] = problems
         return body
 
     def _watch_degraded(self) -> None:

@@ -30,15 +30,17 @@ def find_tool(name: str) -> str:
 
 class Broker:
     def __init__(self, folder: Path, *, port: int | None = None, tls: dict | None = None,
-                 users: dict[str, str] | None = None, acl: str | None = None):
-        """`tls`: {"cafile", "certfile", "keyfile"} paths; clients then need certificates."""
+                 users: dict[str, str] | None = None, acl: str | None = None, persistence: bool = True):
+        """`tls`: {"cafile", "certfile", "keyfile"} paths; clients then need certificates.
+        `persistence=False`: sessions and queues live in memory only (a kill -9 loses them)."""
         self.binary = find_tool("mosquitto")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
-        lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.folder}/",
-                 "autosave_interval 1", "autosave_on_changes false", f"log_dest file {self.folder}/mosquitto.log",
+        keep = ["persistence true", f"persistence_location {self.folder}/", "autosave_interval 1",
+                "autosave_on_changes false"] if persistence else ["persistence false"]
+        lines = [f"listener {self.port} 127.0.0.1", *keep, f"log_dest file {self.folder}/mosquitto.log",
                  "log_type error", "log_type warning", "log_type notice", "max_queued_messages 0",
                  "max_inflight_messages 0", "set_tcp_nodelay true"]
         if os.geteuid() == 0:

@@ -68,10 +68,10 @@ class Broker(_Broker):
     """The shared local mosquitto, with the tests' PKI for TLS."""
 
     def __init__(self, folder: Path, *, pki: Pki | None = None, users: dict[str, str] | None = None,
-                 acl: str | None = None):
+                 acl: str | None = None, persistence: bool = True):
         require_tool("mosquitto")
         tls = None if pki is None else {"cafile": pki.ca_file, "certfile": pki.server_cert, "keyfile": pki.server_key}
-        super().__init__(folder, tls=tls, users=users, acl=acl)
+        super().__init__(folder, tls=tls, users=users, acl=acl, persistence=persistence)
         self.pki = pki
 
 

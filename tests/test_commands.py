@@ -133,6 +133,34 @@ def test_every_command_gets_exactly_one_result(rig):
     assert sum(r["ok"] for r in rig.results()) == 40
 
 
+def test_deep_nesting_huge_and_garbage_payloads_get_exactly_one_result_each(rig):
+    """Limits are checked before parsing: 5,000 nested brackets once went unanswered (RecursionError)."""
+    deep_array = b"[" * 5000 + b"]" * 5000
+    deep_args = json.dumps({"id": "deep-args", "node": "n1", "name": "ping"})[:-1].encode() + \
+        b', "args": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3000 + b"}"
+    huge = json.dumps({"id": "huge", "pad": "x" * (300 * 1024)}).encode()
+    strings = json.dumps({"id": "brackets-in-strings", "s": "[" * 5000}).encode()  # not nesting
+    for payload in (deep_array, deep_args, huge, b"\xff\xfe garbage", strings, b"[" * 100_000):
+        rig.send(payload, name="ping")
+    expected = 6
+    assert rig.hub.wait_for(lambda m: len(rig.results()) >= expected, 20), rig.results()
+    time.sleep(0.5)
+    results = rig.results()
+    assert len(results) == expected, "exactly one result each"
+    assert all(not r["ok"] for r in results)
+    errors = " | ".join(r["error"] for r in results)
+    assert errors.count("nested deeper than") == 3 and "larger than" in errors and "not JSON" in errors
+    assert [r for r in results if r["id"] == "brackets-in-strings"][0]["error"] == "unsigned"
+
+
+def test_nesting_depth_ignores_brackets_in_strings():
+    from edge.link.commands import nesting_depth
+
+    assert nesting_depth(b'{"a": [1, {"b": "[[[{{{"}]}') == 3
+    assert nesting_depth(b'{"a": "\\"}[[["}') == 1  # an escaped backslash ends before the quote
+    assert nesting_depth(b"[" * 1000, limit=32) == 33  # stops counting past the limit
+
+
 def test_canonical_encoding_is_stable():
     assert canonical_json({"b": 1, "a": "中"}) == '{"a":"中","b":1}'.encode()
 

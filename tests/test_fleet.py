@@ -29,7 +29,7 @@ NODES = ["node1", "node2", "node3"]
 # One fault of every kind across three nodes: node1 reservoir (sim), node2 market (RTSP camera),
 # node3 reservoir (sim, evidence on a small tmpfs).
 SPEC = ("partition:node3@12+12,camera_loss:node2@15+10,disk_full:node3@28+25,broker_restart@38+3,"
-        "kill:node1@46+3,stall:node2@52+12")
+        "kill:node1@46+3,stall:node2@52+12,broker_kill@66+3,hub_restart@72+5")
 
 
 # --- the SPEC -----------------------------------------------------------------------------------------
@@ -273,6 +273,10 @@ def test_a_short_fleet_run_with_every_fault_loses_nothing(fleet_run, tmp_path):
     assert report["max_outbox_depth"] >= 0
     by_kind = {f["kind"]: f for f in report["faults"]}
     assert by_kind["kill"]["exit"] == -9
+    assert by_kind["broker_kill"]["broker_exit"] == -9
+    assert by_kind["hub_restart"]["exits"] == {"listen": -9, "receive": -9}
+    # every lifecycle message was receipted by the hub, and the receipts were counted
+    assert report["receipts"] > 0 and report["max_receipt_s"] is not None
     assert by_kind["partition"]["connections_reset"] >= 1
     assert by_kind["camera_loss"]["observed"] is True  # the node saw its camera go and come back
     nodes = report["nodes"]

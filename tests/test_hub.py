@@ -32,7 +32,8 @@ def test_listen_prints_and_stores_each_lifecycle_message_once(tmp_path):
                                  "--db", str(db), "--count", "3", "--duration", "30"],
                                 cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.5)
+        first = listener.stderr.readline()  # subscribed (it says so only then)
+        assert "listening on" in first, first
         pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="node-sim", protocol=mqtt.MQTTv5)
         pub.connect("127.0.0.1", broker.port)
         pub.loop_start()
@@ -42,6 +43,7 @@ def test_listen_prints_and_stores_each_lifecycle_message_once(tmp_path):
             pub.publish("edge/n1/alert", json.dumps({**base, "stage": stage}), qos=1).wait_for_publish(5)
         pub.publish("edge/n1/status", json.dumps({"state": "online", "ts": "x", "version": "1"}), qos=1, retain=True)
         out, err = listener.communicate(timeout=40)
+        err = first + err
         pub.loop_stop()
     finally:
         listener.kill()

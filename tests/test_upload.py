@@ -63,11 +63,14 @@ class Rig:
         self.link: NodeLink | None = None
 
     def start_receiver(self) -> None:
+        log = self.tmp / "receive.log"
+        before = log.read_text().count("receiving evidence on") if log.exists() else 0
         self.receiver = subprocess.Popen(
             [str(BIN / "edge-hub"), "receive", "--broker", self.broker.address, "--dir", str(self.hub_dir),
              "--key", str(self.tmp / "hub.key")], cwd=REPO, stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "receive.log", "a"))  # noqa: SIM115 (the child process keeps it)
-        time.sleep(1.0)
+            stderr=open(log, "a"))  # noqa: SIM115 (the child process keeps it)
+        # it says so once it is subscribed: what a node sends before that would go to nobody
+        assert wait(lambda: log.read_text().count("receiving evidence on") > before, 30), log.read_text()
 
     def stop_receiver(self) -> None:
         if self.receiver is not None:

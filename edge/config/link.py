@@ -44,6 +44,12 @@ class LinkConfig(Section):
     outbox_max_messages: PositiveInt = 100_000
     outbox_max_bytes: PositiveInt = 64 * 1024 * 1024
     stats_interval_s: PositiveFloat = 30.0
+    # End-to-end receipts: a lifecycle message stays in the outbox until the hub says it stored it,
+    # and is sent again when that takes longer than receipt_timeout_s (doubling up to receipt_max_s).
+    # false only for a hub that sends no receipts: the broker's PUBACK is then the end.
+    receipts: bool = True
+    receipt_timeout_s: PositiveFloat = 15.0
+    receipt_max_s: PositiveFloat = 300.0
     # The hub's Ed25519 public key (PEM) that signs commands; default {state_dir}/keys/hub.pub.
     hub_public_key: Path | None = None
 

@@ -6,7 +6,12 @@ buffer reaches).  When the violation clears it takes the "after" snapshot and, `
 the objects were last seen, a worker thread muxes the clip, signs and chains the manifest, and only
 then releases the `cleared` message carrying the manifest's hash.  A violation longer than
 `max_clip_s` is sealed when its clip reaches that length.  When the disk quota is full of bundles
-that may not be deleted, clips stop and snapshots go on (degraded).
+that may not be deleted, clips stop and snapshots go on (degraded); below SNAPSHOT_FLOOR_BYTES free,
+snapshots stop too and a bundle is its signed, chained manifest alone (the store's reserve keeps
+room for it).  Degraded mode has hysteresis: it is entered at once and left only after
+DEGRADED_MIN_S and with LEAVE_MARGIN_BYTES more free than the floor, so it does not flap at 0 bytes.
+A bundle is logged sealed only once it is, and never reported open afterwards: trouble after the
+seal (retention, queueing the upload) is reported as such.
 """
 
 from __future__ import annotations
@@ -82,9 +87,34 @@ class EvidenceRecorder:
         self._best: dict[str, Shot] = {}
         self._work: queue.Queue = queue.Queue()  # Job, RECHECK, or None to stop
         self._worker = threading.Thread(target=self._run, name="evidence-writer", daemon=True)
+        self._degraded = False
+        self._degraded_since = 0.0
+        self.degraded_changes = 0  # how often the flag changed (a flapping flag is a bug)
         self.degraded = store.enforce(config.max_bytes, config.min_free_bytes)
         self.sealed = 0
         self._worker.start()
+
+    # --- degraded mode, with hysteresis ---------------------------------------------------------
+    @property
+    def degraded(self) -> bool:
+        return self._degraded
+
+    @degraded.setter
+    def degraded(self, value: bool) -> None:
+        """True: degraded now.  False: only if it lasted DEGRADED_MIN_S and the disk has room again
+        with a margin; otherwise the flag stays (a disk at 0 bytes free would flip it every write)."""
+        if value == self._degraded:
+            return
+        if not value:
+            if time.monotonic() - self._degraded_since < DEGRADED_MIN_S:
+                return
+            free = self.store.free_bytes()
+            if free is None or free < self.config.min_free_bytes + LEAVE_MARGIN_BYTES:
+                return
+        else:
+            self._degraded_since = time.monotonic()
+        self._degraded = value
+        self.degraded_changes += 1
 
     # --- node thread --------------------------------------------------------------------------
     def observe(self, image: np.ndarray, wall: float, mono: float, violations) -> None:
@@ -114,6 +144,13 @@ class EvidenceRecorder:
         job.best = self._best.get(violation.id) or Shot(image.copy(), wall, [dict(o) for o in violation.objects])
         self.jobs[violation.id] = job
         message["snapshot"] = f"{violation.id}/snapshot_best.jpg"
+        if self.store.opened_on_reserve:  # the disk is full: sign the facts now, while there is room
+            self.degraded = job.degraded = True
+            job.best = None
+            job.facts["note"] = "sealed at the alert with no media: the disk was full"
+            with job.lock:
+                self._queue_locked(job)
+            return
         if self.degraded:
             log.warning("evidence: storage full of bundles it may not delete; %s keeps snapshots only", violation.id)
             job.degraded = True
@@ -139,6 +176,9 @@ class EvidenceRecorder:
         if job is None:
             return False
         with job.lock:
+            if job.queued and job.sealed_sha is None:  # being sealed early (a full disk): wait for it
+                job.pending.append(message)
+                return True
             if job.sealed_sha is not None:  # sealed earlier, at the clip's maximum length
                 message["evidence"] = job.sealed_sha
                 message["snapshot"] = f"{job.id}/snapshot_best.jpg"
@@ -262,6 +302,9 @@ class EvidenceRecorder:
             try:
                 self._seal(job)
             except Exception:
+                if job.sealed_sha is not None:
+                    log.exception("evidence: bundle %s was sealed; handing it on failed", job.id)
+                    continue
                 log.exception("evidence: sealing bundle %s failed; it stays open and is recovered at the next start",
                               job.id)
                 with job.lock:
@@ -288,6 +331,10 @@ class EvidenceRecorder:
         with job.lock:
             frames = list(job.frames)
             job.frames = []
+        free = self.store.free_bytes()
+        if self.degraded and free is not None and free < SNAPSHOT_FLOOR_BYTES:
+            job.best = job.after = None  # what can wait: the manifest alone keeps the facts signed
+            notes.append(f"no snapshots: {free} bytes free on the evidence disk")
         try:
             if job.best is not None:
                 self._write_shot(folder, "snapshot_best", job.best, "violation", job.facts, files)
@@ -312,6 +359,7 @@ class EvidenceRecorder:
             notes.append(job.facts.pop("note"))
         sha = self._seal_making_room(job, folder, files, notes, incomplete)
         self.sealed += 1
+        job.sealed_sha = sha  # from here on the bundle is sealed, whatever fails next
         log.info("evidence: bundle %s sealed (%d files, manifest %s...)", job.id, len(files), sha[:12])
         with job.lock:
             job.sealed_sha = sha
@@ -321,15 +369,25 @@ class EvidenceRecorder:
                 self.jobs.pop(job.id, None)
         for message in pending:
             message["evidence"] = sha
-            message["snapshot"] = f"{job.id}/snapshot_best.jpg"
+            message["snapshot"] = f"{job.id}/snapshot_best.jpg" if any(
+                f["name"] == "snapshot_best.jpg" for f in files) else None
             self.deliver(message)
-        self.degraded = self.store.enforce(self.config.max_bytes, self.config.min_free_bytes)
-        if self.on_sealed is not None:
-            self.on_sealed(job.id, sha)
+        try:
+            self.degraded = self.store.enforce(self.config.max_bytes, self.config.min_free_bytes)
+            if self.on_sealed is not None:
+                self.on_sealed(job.id, sha)
+        except Exception as exc:  # sealed all the same: the next start queues it for upload again
+            log.error("evidence: bundle %s is sealed, but %s failed after it: %s", job.id,
+                      "queueing its upload" if self.on_sealed else "retention", exc)
 
 
 # While degraded, look for room again this often (seconds), on the writer thread.
 STORAGE_RECHECK_S = 5.0
+# Degraded mode lasts at least this long, and ends only with this much more free than the floor.
+DEGRADED_MIN_S = 30.0
+LEAVE_MARGIN_BYTES = 1024 * 1024
+# Below this much free on the evidence disk a degraded bundle keeps no snapshots: its manifest only.
+SNAPSHOT_FLOOR_BYTES = 1024 * 1024
 RECHECK = object()
 
 # What a bundle gives up, in this order, when the disk is too full even for its manifest.

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import apsw
+
 from ..link.outbox import connect
 from .files import remove_partials
 from .manifest import FORMAT, MANIFEST, SIGNATURE, file_entry, seal
@@ -30,6 +32,9 @@ log = logging.getLogger("edge.evidence")
 # nobody may delete can still seal the manifests (a few kB each) of the alerts that keep coming.
 RESERVE = ".reserve"
 RESERVE_BYTES = 256 * 1024
+# Whatever [evidence] min_free_bytes says, media stop (degraded) below this much free: the node's
+# databases, its lifecycle log and the manifests of the alerts to come need it.
+OPERATING_FLOOR_BYTES = 1024 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -75,11 +80,24 @@ class EvidenceStore:
     def __init__(self, state_dir: Path):
         self.root = state_dir / "evidence"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._db = connect(state_dir / "evidence.db")
-        with self._db:
-            self._db.execute(SCHEMA)
+        try:
+            self._db = self._connect(state_dir)
+        except (apsw.Error, OSError) as exc:  # a disk full to the last byte: the reserve lets the node start
+            if not self._release_reserve():
+                raise
+            log.error("evidence: cannot open the evidence database (%s); the space kept in reserve lets it start",
+                      exc)
+            self._db = self._connect(state_dir)
         self._lock = threading.Lock()
+        self.opened_on_reserve = False  # the last open() needed the reserve: the disk is full
         self.keep_reserve()
+
+    @staticmethod
+    def _connect(state_dir: Path) -> apsw.Connection:
+        db = connect(state_dir / "evidence.db")
+        with db:
+            db.execute(SCHEMA)
+        return db
 
     # --- the reserve ----------------------------------------------------------------------------
     def keep_reserve(self) -> None:
@@ -105,11 +123,30 @@ class EvidenceStore:
             return False
         return True
 
+    def free_bytes(self) -> int | None:
+        try:
+            return shutil.disk_usage(self.root).free
+        except OSError:
+            return None
+
     def folder(self, bundle_id: str) -> Path:
         return self.root / bundle_id
 
     # --- life of a bundle --------------------------------------------------------------------
     def open(self, bundle_id: str, facts: dict) -> Path:
+        """The bundle's row and folder.  A full disk gets the reserve back first: an alert's bundle
+        (its manifest at least) matters more than the reserve kept for one."""
+        self.opened_on_reserve = False
+        try:
+            return self._open(bundle_id, facts)
+        except (OSError, apsw.Error) as exc:
+            if not self._release_reserve():
+                raise
+            log.error("evidence: disk full (%s); the space kept in reserve opens bundle %s", exc, bundle_id)
+            self.opened_on_reserve = True  # the caller seals it at once, before anything else takes the room
+            return self._open(bundle_id, facts)
+
+    def _open(self, bundle_id: str, facts: dict) -> Path:
         import json
 
         with self._lock, self._db:
@@ -144,14 +181,23 @@ class EvidenceStore:
                 log.error("evidence: disk full; the space kept in reserve seals bundle %s", bundle_id)
                 digest = seal(folder, manifest, key)
             size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-            with self._db:
-                self._db.execute("INSERT INTO chain (seq, bundle, manifest_sha256, previous) VALUES (?, ?, ?, ?)",
-                                 (seq, bundle_id, digest, previous))
-                self._db.execute(
-                    "UPDATE bundles SET state = 'sealed', seq = ?, sealed = ?, bytes = ?, manifest_sha256 = ?, "
-                    "incomplete = ?, degraded = ? WHERE id = ?",
-                    (seq, time.time(), size, digest, int(incomplete), int(degraded), bundle_id))
+            try:
+                self._commit_seal(bundle_id, seq, digest, previous, size, incomplete, degraded)
+            except apsw.FullError:  # the database's disk is full: the reserve pays for the commit
+                if not self._release_reserve():
+                    raise
+                log.error("evidence: disk full; the space kept in reserve commits bundle %s", bundle_id)
+                self._commit_seal(bundle_id, seq, digest, previous, size, incomplete, degraded)
         return digest
+
+    def _commit_seal(self, bundle_id, seq, digest, previous, size, incomplete, degraded) -> None:
+        with self._db:
+            self._db.execute("INSERT INTO chain (seq, bundle, manifest_sha256, previous) VALUES (?, ?, ?, ?)",
+                             (seq, bundle_id, digest, previous))
+            self._db.execute(
+                "UPDATE bundles SET state = 'sealed', seq = ?, sealed = ?, bytes = ?, manifest_sha256 = ?, "
+                "incomplete = ?, degraded = ? WHERE id = ?",
+                (seq, time.time(), size, digest, int(incomplete), int(degraded), bundle_id))
 
     def recover(self, key) -> list[str]:
         """Seal again, as incomplete, every bundle a crash left open; return their ids."""
@@ -214,6 +260,7 @@ class EvidenceStore:
         """
         used = self.used_bytes()
         free = shutil.disk_usage(self.root).free
+        min_free_bytes = max(min_free_bytes, OPERATING_FLOOR_BYTES)
         while used > max_bytes or free < min_free_bytes:
             row = self._db.execute("SELECT id, bytes FROM bundles WHERE state = 'sealed' AND acked = 1 AND hold = 0 "
                                    "AND deleted IS NULL ORDER BY seq LIMIT 1").fetchone()

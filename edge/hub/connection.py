@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import ssl
+import sys
 import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+#: After losing the broker the hub's tools try again after 1 s, doubling up to this: a hub is one
+#: client, not a fleet that could storm a restarted broker, and every second it is away is a
+#: second the nodes' receipts wait (paho's own default grew to 120 s).
+RECONNECT_INITIAL_S = 1.0
+RECONNECT_MAX_S = 5.0
 
 
 def add_broker_options(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +37,8 @@ def add_broker_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tls-key", metavar="FILE", default=env("EDGE_HUB_TLS_KEY"),
                    help="client key (default $EDGE_HUB_TLS_KEY)")
     g.add_argument("--client-id", help="MQTT client id (default: per command)")
+    g.add_argument("--reconnect-max", type=float, default=RECONNECT_MAX_S, metavar="S",
+                   help=f"longest wait between reconnect attempts after losing the broker (default {RECONNECT_MAX_S:g})")
 
 
 def parse_broker(text: str) -> tuple[str, int]:
@@ -40,8 +49,12 @@ def parse_broker(text: str) -> tuple[str, int]:
 
 
 def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = False, timeout: float = 10.0,
-            on_message=None, subscriptions: tuple[str, ...] = ()) -> mqtt.Client:
-    """A connected client with its loop running; raises ConnectionError with one line on failure."""
+            on_message=None, subscriptions: tuple[str, ...] = (), wait_for_broker: bool = False) -> mqtt.Client:
+    """A connected client with its loop running; raises ConnectionError with one line on failure.
+
+    `wait_for_broker` (the hub's services, listen and receive): a broker that cannot be reached yet
+    (restarting, or started after the hub) is tried again with the same back-off as a lost
+    connection instead of ending the service; a broker that refuses the credentials still ends it."""
     host, port = parse_broker(args.broker)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.client_id or client_id,
                          protocol=mqtt.MQTTv5)
@@ -64,15 +77,25 @@ def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = Fals
             c.subscribe([(t, 1) for t in subscriptions])
 
     client.on_connect = on_connect
+    client.reconnect_delay_set(RECONNECT_INITIAL_S, max(RECONNECT_INITIAL_S,
+                                                        getattr(args, "reconnect_max", RECONNECT_MAX_S)))
     client.on_subscribe = lambda c, u, mid, rcs, p: state.setdefault("subscribed", True)
     if on_message is not None:
         client.on_message = on_message
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 7 * 24 * 3600 if persistent else 0
-    try:
-        client.connect(host, port, clean_start=not persistent, properties=props)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+    delay = RECONNECT_INITIAL_S
+    while True:
+        try:
+            client.connect(host, port, clean_start=not persistent, properties=props)
+            break
+        except (OSError, ssl.SSLError) as exc:
+            if not wait_for_broker or isinstance(exc, ssl.SSLError):
+                raise ConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+            print(f"edge-hub: cannot connect to {host}:{port}: {exc}; retrying in {delay:g} s", file=sys.stderr,
+                  flush=True)
+            time.sleep(delay)
+            delay = min(delay * 2, max(RECONNECT_INITIAL_S, getattr(args, "reconnect_max", RECONNECT_MAX_S)))
     client.loop_start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and ("rc" not in state or (subscriptions and "subscribed" not in state)):

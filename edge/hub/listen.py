@@ -1,7 +1,8 @@
 """`edge-hub listen`: receive every node's lifecycle messages and status, once each.
 
 Delivery from the nodes is at least once; the store keeps one row per (id, stage) and only new
-rows are printed.  With --shared GROUP the subscription is an MQTT 5 shared subscription
+rows are printed.  Every lifecycle message, new or a redelivery, is receipted to its node once it is
+committed (edge.hub.receipts): the node keeps it until then.  With --shared GROUP the subscription is an MQTT 5 shared subscription
 ($share/GROUP/...), so several listeners behind one broker or an EMQX cluster split the load.
 """
 
@@ -15,9 +16,11 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from datetime import datetime
 
 from .connection import connect
+from .receipts import ReceiptBatcher
 from .store import AlertStore
 
 
@@ -39,10 +42,13 @@ def cmd_listen(args: argparse.Namespace) -> int:
         topics = [f"$share/{args.shared}/{t}" for t in topics]
     try:
         client = connect(args, "edge-hub-listen", persistent=True, subscriptions=tuple(topics),
-                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)))
+                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True)
     except ConnectionError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2
+    last: deque = deque(maxlen=64)  # the latest receipts on their way, to let them leave at the end
+    receipts = ReceiptBatcher(lambda topic, payload: last.append(client.publish(topic, payload, qos=1)),
+                              args.prefix)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -55,8 +61,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 break
             if args.count is not None and new >= args.count:
                 break
+            receipts.flush()
             try:
-                topic, payload = inbox.get(timeout=0.2)
+                topic, payload = inbox.get(timeout=0.05)
             except queue.Empty:
                 continue
             try:
@@ -70,10 +77,20 @@ def cmd_listen(args: argparse.Namespace) -> int:
             if topic.endswith("/status"):
                 if store.set_status(node, message):
                     print(f"{time.strftime('%H:%M:%S')} {node:14} {str(message.get('state', '?')).upper()}", flush=True)
-            elif "id" in message and "stage" in message and store.add(message):
-                new += 1
-                print(describe(message), flush=True)
+            elif isinstance(message.get("id"), str) and message.get("stage") in ("warning", "alert", "cleared"):
+                if node != message.get("node", node):
+                    print(f"edge-hub: ignored a message of node {message.get('node')!r} on {topic}",
+                          file=sys.stderr)
+                    continue
+                if store.add(message):
+                    new += 1
+                    print(describe(message), flush=True)
+                receipts.stored(node, message["id"], message["stage"])
     finally:
+        receipts.flush(force=True)
+        deadline = time.monotonic() + 2.0  # let the last receipts leave
+        for info in last:
+            info.wait_for_publish(max(0.0, deadline - time.monotonic()))
         client.loop_stop()
         client.disconnect()
         store.close()

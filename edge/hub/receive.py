@@ -3,10 +3,14 @@
 It speaks the node side of EMQX's file transfer (what an EMQX cluster with its S3 exporter does for
 you): it takes `$file-async/...` (and `$file/...`) commands, keeps each transfer's segments on disk,
 checks every segment's and file's SHA-256, assembles files, and answers on `$file-response/{client}`.
-When a bundle is complete it verifies the manifest's signature with the node's public key and its
-place in the node's chain; a verified bundle is acknowledged to its node with a signed
-`evidence_ack` command (only then may the node's retention delete it); a tampered one is set aside
-in rejected/ and the node is told.
+When a bundle is complete it verifies the manifest's signature with the node's public key, that the
+manifest names this bundle and this node, and its place in the node's chain; a verified bundle is
+acknowledged to its node with a signed `evidence_ack` command (only then may the node's retention
+delete it); a tampered one is set aside in rejected/ and the node is told.
+
+A verified bundle is immutable: a second upload of one of its files that is identical is answered
+success and changes nothing; a different one, or a file the bundle does not have, is refused
+(0x87, the reason in the `$file-response`), logged as a tamper attempt and counted (`tamper` table).
 
 Several receivers can share the load through a shared subscription (--shared GROUP); transfers
 keep their state in the shared folder.
@@ -33,10 +37,12 @@ from ..evidence.manifest import MANIFEST, SIGNATURE, BundleProblem, verify_bundl
 from ..link.commands import make_command
 from ..link.outbox import connect as connect_db
 from .connection import connect
+from .immutable import Immutability, identity_problem, sha256_file
+from .immutable import safe_name as _safe
 
 log = logging.getLogger("edge.hub.receive")
 
-RC_SUCCESS, RC_RESEND, RC_CANCEL = 0x00, 0x80, 0x83
+RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_REFUSED = 0x00, 0x80, 0x83, 0x87
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -66,6 +72,7 @@ class Receiver:
             self.db.execute(SCHEMA)
         self.segments_received = 0
         self.segment_bytes_received = 0
+        self.guard = Immutability(self.db, root)
         # Transfers whose every segment came with a SHA-256 that matched: the file is then exactly
         # what the node hashed, so fin need not read it again (after a restart it does).
         self._checked: dict[str, bool] = {}
@@ -117,6 +124,10 @@ class Receiver:
             int(meta["size"])
         except (ValueError, KeyError, TypeError):
             log.warning("receive: %s: not a valid init", topic)
+            return
+        refusal = self.guard.refusal(meta, str(meta.get("checksum") or "").lower() or None)
+        if refusal is not None:
+            self._refuse(meta, topic, refusal)
             return
         folder.mkdir(parents=True, exist_ok=True)
         # Not synced, like the segments: a crash here loses both, fin's check notices, and a node
@@ -186,6 +197,18 @@ class Receiver:
             log.warning("receive: %s/%s: %s; asking for the whole file again", node, meta["name"], problem)
             self._answer(meta, topic, RC_RESEND, problem)
             return
+        if self.guard.state(node, bundle) == "verified":  # immutable: the same file again, or a refusal
+            if not checked or not expected:
+                actual = sha256_file(data_file)
+            refusal = self.guard.refusal(meta, actual)
+            shutil.rmtree(folder, ignore_errors=True)
+            if refusal is not None:
+                self._refuse(meta, topic, refusal)
+                return
+            self._answer(meta, topic, RC_SUCCESS, "success: already stored, unchanged")
+            log.info("receive: %s/%s/%s: received again, identical; unchanged", node, bundle, meta["name"])
+            self._check_bundle(node, bundle, target_dir)  # the node may have missed its ack
+            return
         with open(data_file, "rb") as f:
             os.fsync(f.fileno())
         data_file.replace(target)
@@ -194,6 +217,10 @@ class Receiver:
         self._answer(meta, topic, RC_SUCCESS, "success")
         log.info("receive: %s/%s/%s: %d bytes, sha256 ok", node, bundle, meta["name"], size)
         self._check_bundle(node, bundle, target_dir)
+
+    def _refuse(self, meta: dict, topic: str, reason: str) -> None:
+        self.guard.record(meta, reason)
+        self._answer(meta, topic, RC_REFUSED, reason)
 
     # --- whole bundles -----------------------------------------------------------------------------
     def _check_bundle(self, node: str, bundle: str, folder: Path) -> None:
@@ -223,7 +250,7 @@ class Receiver:
         digest = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
         try:
             verify_bundle(folder, key)
-            problem = self._chain_problem(node, manifest, digest)
+            problem = identity_problem(node, bundle, manifest) or self._chain_problem(node, manifest, digest)
         except BundleProblem as exc:
             problem = str(exc).replace(str(folder) + "/", "")
         if problem:
@@ -278,12 +305,6 @@ class Receiver:
         self.db.close()
 
 
-def _safe(name: str) -> str:
-    """A file or folder name that cannot climb out of its folder."""
-    cleaned = name.replace("/", "_").replace("\\", "_")
-    return "_" + cleaned if cleaned in ("", ".", "..") or cleaned.startswith(".") else cleaned
-
-
 def _coverage(log_path: Path) -> int:
     """How far from 0 the received segments cover the file without a gap."""
     try:
@@ -322,7 +343,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
         topics = [f"$share/{args.shared}/{t}" for t in topics]
     try:
         client = connect(args, args.client_id or "edge-hub-receive", persistent=True, subscriptions=tuple(topics),
-                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)))
+                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True)
     except ConnectionError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from pathlib import Path
 import apsw
 
 from ..config import Profile
+from ..contract import Receipt
 from ..crypto import KeyFileError, load_public_key
 from .commands import Command, CommandRefused, CommandRouter, CommandVerifier, NonceCache, envelope_id
 from .mqtt import LinkSettings, MqttLink, iso_now
@@ -49,10 +50,18 @@ class NodeLink:
 
     def __init__(self, profile: Profile, state_dir: Path, version: str, *, status_extra=None,
                  command_queue: int = 64):
+        try:
+            self._build(profile, state_dir, version, status_extra, command_queue)
+        except (apsw.Error, OSError) as exc:  # one line, not a traceback: most often a full disk
+            raise LinkError(f"state folder {state_dir}: cannot open the link's databases: {exc}") from None
+
+    def _build(self, profile: Profile, state_dir: Path, version: str, status_extra, command_queue: int) -> None:
         cfg = profile.link
         self.profile = profile
         self.topics = Topics(cfg.prefix, profile.node.id)
-        self.outbox = Outbox(state_dir / "outbox.db", cfg.outbox_max_messages, cfg.outbox_max_bytes)
+        self.outbox = Outbox(state_dir / "outbox.db", cfg.outbox_max_messages, cfg.outbox_max_bytes,
+                             receipts=cfg.receipts, receipt_timeout_s=cfg.receipt_timeout_s,
+                             receipt_max_s=cfg.receipt_max_s)
         hub_key_path = profile.resolve(cfg.hub_public_key) if cfg.hub_public_key else state_dir / "keys" / "hub.pub"
         hub_key = None
         if hub_key_path.exists():
@@ -68,7 +77,7 @@ class NodeLink:
         tls = cfg.tls
         client_id = cfg.client_id or f"edge-{profile.node.id}"
         self.upload_store: UploadStore | None = None
-        subscriptions = [self.topics.commands]
+        subscriptions = [self.topics.commands, self.topics.receipt]
         if profile.upload.enabled:
             subscriptions.append(f"$file-response/{client_id}")
         settings = LinkSettings(
@@ -165,18 +174,57 @@ class NodeLink:
             if self.uploader is not None:
                 self.uploader.on_response(payload)
             return
+        if topic == self.topics.receipt:
+            self._on_receipt(payload)
+            return
         name = self.topics.command_name(topic)
         if name is None:
             return
         try:
             command = self.verifier.verify(name, payload)
         except CommandRefused as exc:
-            self.reply(envelope_id(payload), name, False, str(exc))
+            self._reply_safely(envelope_id(payload), name, False, str(exc))
+            return
+        except Exception as exc:  # a verifier bug must still answer: every command gets one result
+            log.exception("command on %s: verifying failed", topic)
+            self._reply_safely(envelope_id(payload), name, False, f"malformed: {type(exc).__name__}")
             return
         try:
             self._pending.put_nowait(command)
         except queue.Full:
-            self.reply(command.id, command.name, False, "busy: too many commands waiting; try again")
+            self._reply_safely(command.id, command.name, False, "busy: too many commands waiting; try again")
+
+    def _reply_safely(self, command_id, name, ok, error) -> None:
+        try:
+            self.reply(command_id, name, ok, error)
+        except (apsw.Error, OSError) as exc:  # the disk is full: say it directly if we can
+            body = {"id": command_id, "ok": ok, "node": self.profile.node.id, "name": name, "ts": iso_now(),
+                    "error": error}
+            sent = self.mqtt.publish_now(self.topics.cmd_result, json.dumps(body).encode(), qos=1)
+            log.error("command %s: cannot store its result (%s); %s", command_id, exc,
+                      "published directly" if sent else "the result is lost")
+
+    def _on_receipt(self, payload: bytes) -> None:
+        """The hub stored these lifecycle messages: they may leave the outbox now."""
+        try:
+            receipt = Receipt.model_validate_json(payload)
+        except ValueError as exc:
+            log.warning("link: ignored a malformed receipt: %s", str(exc).splitlines()[0])
+            return
+        if receipt.node != self.profile.node.id:
+            log.warning("link: ignored a receipt for node %r", receipt.node)
+            return
+        try:
+            self.outbox.receipt([f"{item.id}:{item.stage}" for item in receipt.items])
+        except (apsw.Error, OSError) as exc:  # kept: the receipt comes again with the next send
+            log.error("link: cannot apply a receipt (%s); the messages stay and are sent again", exc)
+
+    def health(self) -> list[str]:
+        """What is wrong with the link's threads now (empty: healthy)."""
+        problems = sorted(self.mqtt.problems.values())
+        if self.uploader is not None:
+            problems += self.uploader.problems()
+        return problems
 
     def run_commands(self, budget_s: float = 0.05) -> int:
         """Node thread: run queued commands, for at most about `budget_s`."""

@@ -27,6 +27,47 @@ FIELDS = ("id", "node", "name", "args", "issued_at", "expires_at", "nonce", "sig
 MAX_LIFETIME_S = 3600.0  # a command valid longer than this is refused
 CLOCK_SKEW_S = 60.0  # tolerated difference between the hub's clock and ours
 MAX_PAYLOAD = 256 * 1024
+MAX_DEPTH = 32  # nesting of arrays and objects; a real command needs 3 or 4
+
+
+def nesting_depth(payload: bytes, limit: int = MAX_DEPTH) -> int:
+    """How deep the arrays and objects of a JSON text nest, without parsing it (stops past `limit`).
+
+    Checked before json.loads: a parser recursing into 5,000 nested brackets raises RecursionError
+    deep in the interpreter, and a command that breaks the parser would get no result."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def parse_limited(payload: bytes) -> object:
+    """json.loads behind the size and nesting limits; CommandRefused says which one failed."""
+    if len(payload) > MAX_PAYLOAD:
+        raise CommandRefused(f"malformed: payload larger than {MAX_PAYLOAD} bytes")
+    if nesting_depth(payload) > MAX_DEPTH:
+        raise CommandRefused(f"malformed: nested deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise CommandRefused("malformed: not JSON") from None
 
 
 class CommandRefused(Exception):
@@ -59,8 +100,8 @@ def _time(value: Any, field: str) -> float:
 def envelope_id(payload: bytes) -> str | None:
     """The command id, if one can be read at all (for the result of a malformed command)."""
     try:
-        value = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+        value = parse_limited(payload)
+    except CommandRefused:
         return None
     cid = value.get("id") if isinstance(value, dict) else None
     return cid if isinstance(cid, str) and len(cid) <= 128 else None
@@ -118,12 +159,7 @@ class CommandVerifier:
         self.clock = clock
 
     def verify(self, topic_name: str, payload: bytes) -> Command:
-        if len(payload) > MAX_PAYLOAD:
-            raise CommandRefused(f"malformed: payload larger than {MAX_PAYLOAD} bytes")
-        try:
-            env = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
-            raise CommandRefused("malformed: not JSON") from None
+        env = parse_limited(payload)
         if not isinstance(env, dict):
             raise CommandRefused("malformed: not a JSON object")
         if "sig" not in env:

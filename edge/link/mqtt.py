@@ -7,9 +7,13 @@ is one statement, so it runs beside the network thread.)
 
 - Status: `online` (retained) on every connect, the Last Will says `offline`, and a graceful stop
   publishes `offline` before disconnecting.
-- The outbox is drained in order with a bounded window of QoS 1 messages in flight; a row is deleted
-  only after its PUBACK.  paho re-sends what was in flight after a reconnect; after a restart the
-  outbox starts again from its first row.
+- The outbox is drained in order with a bounded window of QoS 1 messages in flight; at its PUBACK a
+  row is deleted, or, for a lifecycle message, kept until the hub's receipt and sent again, oldest
+  first, when that receipt is overdue (with back-off; at once after the broker lost our session).
+  paho re-sends what was in flight after a reconnect; after a restart the outbox starts again from
+  its first row.
+- A database error (a full disk) never kills a thread: it is logged once, retried with back-off,
+  and `problems` (in the status and the node's report) says the link is not healthy meanwhile.
 - Reconnects back off exponentially with jitter, so a fleet does not storm a restarted broker.
 - Persistent session (MQTT 5 session expiry, or clean_session=False on 3.1.1) and a stable client
   id, so commands sent while the node was away are delivered when it returns.
@@ -29,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import apsw
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -40,6 +45,7 @@ log = logging.getLogger("edge.link")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 STABLE_S = 10.0
+RESEND_EVERY_S = 1.0  # how often the pump looks for rows whose receipt is overdue
 
 
 @dataclass
@@ -99,6 +105,9 @@ class MqttLink:
         self._handed_max = settings.inflight * 8  # rows handed to paho and not yet acknowledged
         self._refill_at = max(1, settings.inflight)  # free room worth a read of the outbox
         self._pump_lock = threading.Lock()  # _inflight, _sent_upto, _acked: either thread, one at a time
+        self._next_resend = 0.0
+        self._session_lost = False  # the broker came back without our session: resend what awaits a receipt
+        self.problems: dict[str, str] = {}  # thread name -> what is wrong with it now (empty: healthy)
         self.client = self._make_client()
 
     # --- set-up -----------------------------------------------------------------------------
@@ -129,6 +138,10 @@ class MqttLink:
     def _status_payload(self, state: str) -> bytes:
         body = {"state": state, "ts": iso_now(), "version": self.version}
         if state == "online":
+            body["healthy"] = not self.problems
+            if self.problems:
+                body["problems"] = sorted(self.problems.values())
+            body["outbox_awaiting_receipt"] = self.outbox.awaiting()
             body.update(self.status_extra())
         return json.dumps(body).encode()
 
@@ -161,6 +174,20 @@ class MqttLink:
 
     # --- the network thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._run_once()
+                return
+            except Exception as exc:  # never die: the node would believe its link is up
+                self.problems["mqtt-link"] = f"mqtt-link: {type(exc).__name__}: {exc}"
+                log.exception("link: the network thread failed; starting it again")
+                self.connected.clear()
+                self._session_up = False
+                with contextlib.suppress(Exception):
+                    self.client.disconnect()
+                self._stop.wait(1.0)
+
+    def _run_once(self) -> None:
         attempt = 0
         while not self._stop.is_set():
             try:
@@ -174,7 +201,7 @@ class MqttLink:
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     break
                 if self._pubacks and self.connected.is_set():
-                    self._pump(refill_at=self._refill_at)
+                    self._guarded("mqtt-link", self._pump, self._refill_at)
                 if self._session_up and not self.connected.is_set():
                     # Only now: paho has re-sent what was in flight (after our on_connect returned),
                     # so new rows from the pump cannot overtake them.
@@ -217,20 +244,53 @@ class MqttLink:
 
     # --- the pump thread ---------------------------------------------------------------------------
     def _pump_loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             self.outbox.clear_wake()  # before the work: a wake during it is not lost
-            self._pump()
-            self._flush_acks()
-            self.outbox.wait(0.05)
+            if self._guarded("mqtt-outbox", self._pump_round):
+                failures = 0
+                self.outbox.wait(0.05)
+            else:  # the database failed (full disk?): try again, less often the longer it lasts
+                failures += 1
+                self._stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
         with self._pump_lock:
             self._settle()
-        self._flush_acks(force=True)
+        self._guarded("mqtt-outbox", self._flush_acks, True)
+
+    def _pump_round(self) -> None:
+        self._pump()
+        self._flush_acks()
+
+    def _guarded(self, name: str, work, *args) -> bool:
+        """Run one round of a thread's work; a database or disk error is logged (once while it
+        lasts), kept in `problems` for the status, and the round is tried again later."""
+        try:
+            work(*args)
+        except (apsw.Error, OSError) as exc:
+            problem = f"{name}: {type(exc).__name__}: {exc}"
+            if self.problems.get(name) != problem:
+                log.error("link: %s; retrying", problem)
+                self.problems[name] = problem
+                self.refresh_status()  # the hub sees `healthy: false` while it lasts
+            return False
+        if name in self.problems:
+            log.warning("link: %s works again", name)
+            del self.problems[name]
+            self.refresh_status()
+        return True
 
     def _pump(self, refill_at: int = 1) -> None:
         with self._pump_lock:
             self._settle()
             if self.connected.is_set():
+                if self._session_lost:
+                    self._session_lost = False
+                    self.outbox.due_now()
+                    self._next_resend = 0.0
                 self._fill(refill_at)
+                if time.monotonic() >= self._next_resend:
+                    self._next_resend = time.monotonic() + RESEND_EVERY_S
+                    self._resend()
 
     def _fill(self, refill_at: int = 1) -> None:
         # paho gets a few windows' worth at once: it sends the next queued message itself the moment
@@ -243,6 +303,24 @@ class MqttLink:
             # Queued by paho even if the connection just dropped: it re-sends after reconnecting.
             self._inflight[info.mid] = row.seq
             self._sent_upto = row.seq
+
+    def _resend(self) -> None:
+        """Send again, oldest first, what the broker acknowledged and the hub never receipted in time.
+
+        Only rows up to what was already handed to paho: newer rows go out through _fill, so the
+        order of first sends is that of the outbox and a violation's messages stay in order."""
+        room = self._handed_max - len(self._inflight)
+        if room <= 0 or self.outbox.awaiting() == 0:
+            return
+        flying = set(self._inflight.values())
+        rows = [r for r in self.outbox.due(self._sent_upto, limit=room) if r.seq not in flying]
+        if not rows:
+            return
+        for row in rows:
+            info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+            self._inflight[info.mid] = row.seq
+        self.outbox.resending([r.seq for r in rows])
+        log.info("link: %d message(s) had no receipt from the hub in time; sent again", len(rows))
 
     def _settle(self) -> None:
         """Turn the PUBACKs paho reported into outbox rows to delete (or to set aside)."""
@@ -268,7 +346,12 @@ class MqttLink:
                 return
             batch, self._acked = self._acked, []
             self._last_flush = now
-        self.outbox.ack(batch)
+        try:
+            self.outbox.ack(batch)
+        except BaseException:  # kept for the next try: these rows are not to be sent again
+            with self._pump_lock:
+                self._acked = batch + self._acked
+            raise
 
     # --- paho callbacks (on this thread, inside loop()) ----------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -282,6 +365,8 @@ class MqttLink:
         self._session_up = True
         log.info("link: connected to %s:%d (session %s)", self.settings.host, self.settings.port,
                  "resumed" if flags.session_present else "new")
+        if not flags.session_present and self.connects > 1:
+            self._session_lost = True  # the broker forgot us: what it acknowledged may be gone too
         client.publish(self.topics.status, self._status_payload("online"), qos=1, retain=True)
         for topic in self.settings.subscriptions:
             client.subscribe(topic, qos=1)

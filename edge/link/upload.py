@@ -24,13 +24,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import apsw
+
 from .outbox import connect
 
 log = logging.getLogger("edge.link.upload")
 
 # Priorities: lower goes first.
 PRIORITY = {"manifest": 0, "snapshot": 1, "clip": 2, "dock": 3, "file": 2}
-RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_QUOTA = 0x00, 0x80, 0x83, 0x97
+RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_REFUSED, RC_QUOTA = 0x00, 0x80, 0x83, 0x87, 0x97
 INIT, FIN = -1, -2  # not offsets: the commands among a file's answers awaited
 
 SCHEMA = """
@@ -147,6 +149,11 @@ class UploadStore:
                 return bundle
         return None
 
+    def file_failed(self, file_id: str) -> None:
+        """The receiver refused this file for good: it is not sent again."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE files SET state = 'failed' WHERE file_id = ?", (file_id,))
+
     def bundle_verdict(self, bundle: str, verified: bool, reason: str | None) -> str | None:
         """The hub's word on a whole bundle; returns the manifest hash it was about (or None if unknown)."""
         with self._lock, self._db:
@@ -234,6 +241,7 @@ class Uploader:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._problem: str | None = None  # what keeps the thread from working now, if anything
         self.bytes_sent = 0  # segment payload bytes handed to the broker, resends included
         self.files_done = 0
 
@@ -262,13 +270,34 @@ class Uploader:
             self._wake.set()
 
     # --- the uploader thread --------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        return [self._problem] if self._problem else []
+
     def _run(self) -> None:
+        """The thread never dies on a database or disk error: it says so in problems() and retries."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self._run_loop()
+                return
+            except (apsw.Error, OSError) as exc:
+                failures += 1
+                problem = f"uploader: {type(exc).__name__}: {exc}"
+                if problem != self._problem:
+                    log.error("upload: %s; retrying", problem)
+                self._problem = problem
+                self._stop.wait(min(30.0, 0.5 * 2 ** min(failures, 6)))
+
+    def _run_loop(self) -> None:
         backoff = 1.0
         while not self._stop.is_set():
             if not self.mqtt.connected.is_set():
                 self._stop.wait(0.2)
                 continue
             job = self.store.next_file()
+            if self._problem is not None:  # the database answered again
+                log.warning("upload: the uploader works again")
+                self._problem = None
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
@@ -359,6 +388,8 @@ class Uploader:
                         continue
                     answered = True
                     code = response.get("reason_code", RC_RESEND)
+                    if code == RC_REFUSED:  # for good (a verified bundle at the hub is immutable)
+                        return self._refused(job, response)
                     if entry == INIT:
                         if code != RC_SUCCESS:
                             self.store.segments_stored(job.file_id, confirmed)
@@ -388,9 +419,17 @@ class Uploader:
         response = self._command(fin_topic, b"")
         return "retry" if response is None else self._fin_outcome(job, response)
 
+    def _refused(self, job: UploadFile, response: dict) -> str:
+        log.error("upload: %s of bundle %s refused by the hub for good: %s", job.name, job.bundle,
+                  response.get("reason_description"))
+        self.store.file_failed(job.file_id)
+        return "refused"
+
     def _fin_outcome(self, job: UploadFile, response: dict) -> str:
         if response.get("reason_code") == RC_SUCCESS:
             return "stored"
+        if response.get("reason_code") == RC_REFUSED:
+            return self._refused(job, response)
         log.warning("upload: %s: the receiver refused the whole file (%s); sending it all again", job.name,
                     response.get("reason_description"))
         self.store.forget_segments(job.file_id)

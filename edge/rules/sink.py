@@ -2,16 +2,20 @@
 
 This file is the node's own record of what it decided, written just before the message is
 committed to the link's outbox.  Each line is written whole and fsynced; a line torn by a power cut
-is ended at the next start so that it never swallows the line after it, and at start-up the link
-re-queues any recent line its outbox never took (a power cut between the two writes).
+or a full disk is set aside at the next start (cut off, saved to lifecycle.jsonl.torn where there is
+room, one warning), so it never swallows the line after it and never blocks the start, and at
+start-up the link re-queues any recent line its outbox never took (a power cut between the two writes).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
+
+log = logging.getLogger("edge.rules.sink")
 
 
 class JsonlSink:
@@ -20,10 +24,7 @@ class JsonlSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         self._lock = threading.Lock()  # the evidence writer delivers from its own thread
-        with open(self.path, "rb") as f:
-            if f.seek(0, os.SEEK_END) and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
-                os.write(self._fd, b"\n")  # end a line torn by a power cut: it is skipped when read
-                os.fsync(self._fd)
+        set_aside_torn_line(self.path)
 
     def write(self, message: dict) -> None:
         line = (json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
@@ -33,6 +34,36 @@ class JsonlSink:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def set_aside_torn_line(path: Path, window: int = 1 << 16) -> bytes | None:
+    """Cut a last line without its newline off the file (a write torn by a power cut or a full disk)
+    and keep it in PATH.torn where there is room; returns it, or None when the file ends whole.
+    Cutting needs no disk space, so a full disk cannot stop the node's start here."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        f.seek(max(0, size - window))
+        tail = f.read()
+    if tail.endswith(b"\n"):
+        return None
+    cut = tail.rfind(b"\n")
+    if cut < 0 and size > window:
+        return None  # one line longer than the window: leave it to the reader, which skips it
+    torn = tail[cut + 1:]
+    kept = "kept in " + path.name + ".torn"
+    try:
+        with open(path.with_name(path.name + ".torn"), "ab") as aside:
+            aside.write(torn + b"\n")
+            aside.flush()
+            os.fsync(aside.fileno())
+    except OSError as exc:
+        kept = f"not kept ({exc.strerror or exc}): {torn[:200]!r}"
+    os.truncate(path, size - len(torn))
+    log.warning("lifecycle log: its last line was torn (%d bytes, a power cut or a full disk); set aside, %s",
+                len(torn), kept)
+    return torn
 
 
 def read_events(path: str | Path) -> list[dict]:

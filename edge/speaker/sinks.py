@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 
 from .audio import Pcm, wav_bytes
+
+log = logging.getLogger("edge.speaker")
 
 
 class SinkError(Exception):
@@ -84,8 +87,27 @@ class FileSink:
                     pcm = Pcm(pcm.samples[: int(max(0.0, played) * pcm.rate)], pcm.rate)
                     interrupted = True
                     break
-        target.write_bytes(wav_bytes(pcm))
+        data = wav_bytes(pcm)
+        if not _room_for(self.folder, len(data)):
+            # A recording of what was played can wait; the evidence and the outbox on the same disk cannot.
+            if self.state != "disk full":
+                log.warning("speaker: %s is nearly full; what is played is no longer written", self.folder)
+            self.state = "disk full"
+            return not interrupted
+        self.state = "ok"
+        target.write_bytes(data)
         return not interrupted
+
+
+#: The file sink writes nothing while less than this would stay free after the file.
+FILE_SINK_FLOOR_BYTES = 4 * 1024 * 1024
+
+
+def _room_for(folder: Path, size: int) -> bool:
+    try:
+        return shutil.disk_usage(folder).free - size >= FILE_SINK_FLOOR_BYTES
+    except OSError:
+        return False
 
 
 class NullSink:

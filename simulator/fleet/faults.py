@@ -34,6 +34,17 @@ class FaultInjector:
         f.record.update(happened=code is not None, broker_exit=code)
         self.say(f"broker stopped (exit {code}); down for {f.length:g} s")
 
+    def _inject_broker_kill(self, f: Fault) -> None:
+        code = self.fleet.hub.kill_broker()
+        f.record.update(happened=code == -9, broker_exit=code)
+        self.say(f"broker killed -9 (exit {code}); what it acknowledged since its last autosave is gone; "
+                 f"down for {f.length:g} s")
+
+    def _inject_hub_restart(self, f: Fault) -> None:
+        codes = self.fleet.hub.kill_tools()
+        f.record.update(happened=all(c == -9 for c in codes.values()), exits=codes)
+        self.say(f"hub tools killed -9 ({codes}); back in {f.length:g} s")
+
     def _inject_partition(self, f: Fault) -> None:
         node = self.node(f)
         open_now = node.proxy.drop()
@@ -80,6 +91,16 @@ class FaultInjector:
         f.record.update(new_pid=pid)
         self.say("broker started again (persistence restored)")
 
+    def _lift_broker_kill(self, f: Fault) -> None:
+        pid = self.fleet.hub.start_broker()
+        f.record.update(new_pid=pid)
+        self.say("broker started again (from its last autosave)")
+
+    def _lift_hub_restart(self, f: Fault) -> None:
+        self.fleet.hub.start_tools()
+        f.record.update(restarted=True)
+        self.say("hub tools started again")
+
     def _lift_partition(self, f: Fault) -> None:
         node = self.node(f)
         node.proxy.heal()
@@ -121,10 +142,14 @@ class FaultInjector:
         if t1 is None:
             r.update(observed=False, recovered=False, recovery_s=None, problem="never lifted")
             return
-        nodes = list(self.fleet.nodes.values()) if f.kind == "broker_restart" else [self.node(f)]
+        nodes = list(self.fleet.nodes.values()) if f.kind in ("broker_restart", "broker_kill", "hub_restart") \
+            else [self.node(f)]
         # What each kind must look like on the node while it lasts, and what "recovered" needs.
-        if f.kind == "broker_restart":
+        if f.kind in ("broker_restart", "broker_kill"):
             observed = all(n.saw(t0, t1 + 5, lambda s: s.link_up is False) for n in nodes)
+        elif f.kind == "hub_restart":
+            # the nodes' link stays up; their messages wait for receipts while the hub is away
+            observed = r.get("happened", False)
         elif f.kind == "partition":
             observed = nodes[0].saw(t0, t1 + 5, lambda s: s.link_up is False)
         elif f.kind == "stall":
@@ -142,13 +167,14 @@ class FaultInjector:
             observed = nodes[0].saw(t0, t1 + 5, lambda s: s.source == "reconnecting")
         times = []
         for n in nodes:
-            back = n.healthy_since(t1, need_link=f.kind in ("broker_restart", "partition", "stall", "kill"),
+            back = n.healthy_since(t1, need_link=f.kind in ("broker_restart", "broker_kill", "hub_restart",
+                                                           "partition", "stall", "kill"),
                                    need_source=f.kind in ("camera_loss", "kill"), need_storage=f.kind == "disk_full")
             times.append(None if back is None or back > t_end else back - t1)
         recovered = all(t is not None for t in times)
         r.update(observed=bool(observed), recovered=recovered,
                  recovery_s=round(max(times), 1) if recovered and times else None)
-        if f.kind == "broker_restart":
+        if f.kind in ("broker_restart", "broker_kill", "hub_restart"):
             r["recovery_by_node"] = {n.id: (None if t is None else round(t, 1)) for n, t in zip(nodes, times,
                                                                                                  strict=True)}
 

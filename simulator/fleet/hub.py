@@ -1,4 +1,5 @@
-"""The fleet's hub: one local mosquitto (persistence on), `edge-hub listen` storing alerts,
+"""The fleet's hub: one local mosquitto (persistence on, autosave every second), `edge-hub listen`
+storing alerts and receipting them to the nodes,
 `edge-hub receive` receiving and verifying evidence, and a tap that counts every alert delivery
 (to see the duplicates that at-least-once delivery brings)."""
 
@@ -72,6 +73,7 @@ class Hub:
         self.receive: subprocess.Popen | None = None
         self.tap: AlertTap | None = None
         self.broker_starts = 0
+        self.tool_starts = 0
 
     @property
     def port(self) -> int:
@@ -88,13 +90,34 @@ class Hub:
         self.broker.stop()
         return None if proc is None else proc.returncode
 
+    def kill_broker(self) -> int | None:
+        """kill -9: no persistence file written; what came since the last autosave is gone."""
+        proc = self.broker.proc
+        self.broker.stop(signal.SIGKILL)
+        return None if proc is None else proc.returncode
+
     def start(self) -> None:
         self.start_broker()
+        self.start_tools()
+        self.tap = AlertTap(self.port)
+
+    def start_tools(self) -> None:
         address = self.broker.address
         self.listen = self._spawn("listen", ["listen", "--broker", address, "--db", str(self.alerts_db)])
         self.receive = self._spawn("receive", ["receive", "--broker", address, "--dir", str(self.evidence),
                                                "--key", str(self.key), "--node-keys", str(self.node_keys)])
-        self.tap = AlertTap(self.port)
+        self.tool_starts += 1
+
+    def kill_tools(self) -> dict[str, int | None]:
+        """kill -9 of `edge-hub listen` and `receive` (a hub that crashes); returns their exit status."""
+        codes = {}
+        for name in ("listen", "receive"):
+            proc = getattr(self, name)
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+            codes[name] = None if proc is None else proc.returncode
+        return codes
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         with open(self.root / f"{name}.log", "ab") as out:

@@ -32,7 +32,8 @@ FLEET_RULE_TIMES = {"dwell_s": 4, "recheck_s": 4, "clear_after_s": 5}
 # Profile and scenario of each node, in turn: node1 reservoir, node2 market, node3 reservoir, ...
 MIX = [("reservoir", "fleet_reservoir.toml"), ("market", "fleet_market.toml")]
 
-_REPORT = re.compile(r"\| source (?P<source>\w+) \|.*?(?:\| link (?P<link>up|down) \| outbox (?P<outbox>\d+))?$")
+_REPORT = re.compile(r"\| source (?P<source>\w+) \|.*?(?:\| link (?P<link>up|down) \| outbox (?P<outbox>\d+)"
+                     r"(?: \((?P<awaiting>\d+) awaiting receipt\))?(?: \| UNHEALTHY: .*)?)?$")
 
 
 def toml_inline(value) -> str:
@@ -279,6 +280,12 @@ class FleetNode:
 
     def outbox_alerts(self) -> set[str]:
         return {r[0] for r in query(self.state / "outbox.db", "SELECT msg_id FROM outbox WHERE kind = 'alert'")}
+
+    def receipt_stats(self) -> dict:
+        """Lifecycle messages the hub receipted and the longest any waited, from commit to receipt."""
+        rows = query(self.state / "outbox.db", "SELECT receipts, max_s FROM receipt_stats")
+        return {"receipts": rows[0][0], "max_receipt_s": round(rows[0][1], 1)} if rows else \
+            {"receipts": 0, "max_receipt_s": None}
 
     def dead_letters(self) -> int:
         rows = query(self.state / "outbox.db", "SELECT count(*) FROM dead")

@@ -229,6 +229,7 @@ class Fleet:
                 "bundles_deleted_by_retention": sum(b["deleted"] for b in sealed),
                 "evidence_verify_on_node": check,
                 "max_outbox_depth": node.max_outbox(), "starts": node.starts, "kills": node.kills,
+                **node.receipt_stats(),
                 "exit_at_stop": stop_exits.get(node.id), "exit_after_drain": drain["exits"].get(node.id),
                 "exits": node.exits, "dead_letters": node.dead_letters(), "log_errors": len(node.log.errors),
                 "tracebacks": node.log.tracebacks, "log": str(node.state / "node.log"),
@@ -288,6 +289,9 @@ class Fleet:
             "duplicates": duplicates,
             "alert_deliveries": deliveries,
             "max_outbox_depth": max((d["max_outbox_depth"] for d in per_node.values()), default=0),
+            "receipts": sum(d["receipts"] for d in per_node.values()),
+            "max_receipt_s": max((d["max_receipt_s"] for d in per_node.values() if d["max_receipt_s"] is not None),
+                                 default=None),
             "max_recovery_s": max(recoveries) if recoveries else None,
             "drained": drain["drained"],
             "drain_s": drain["drain_s"],
@@ -370,7 +374,8 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         print(f"fleet: PROBLEM: {problem}", file=sys.stderr)
     print(f"fleet: {'ok' if report['ok'] else 'FAILED'}: {report['alerts_received']}/{report['alerts_produced']} "
           f"lifecycle messages at the hub, {report['bundles_verified_at_hub']}/{report['bundles_produced']} bundles "
-          f"verified, {report['duplicates']} duplicate deliveries, max recovery {report['max_recovery_s']} s",
+          f"verified, {report['duplicates']} duplicate deliveries, max time to receipt {report['max_receipt_s']} s, "
+          f"max recovery {report['max_recovery_s']} s",
           file=sys.stderr)
     print(json.dumps(report))
     return EXIT_OK if report["ok"] else EXIT_FAILED
@@ -386,8 +391,8 @@ def add_fleet(sub: argparse._SubParsersAction) -> None:
                    help="seconds the nodes run while faults come and go (default 120)")
     p.add_argument("--faults", default="all", metavar="SPEC",
                    help="fault schedule: KIND[:NODE][@START][+LENGTH],... with KIND one of broker_restart, "
-                        "partition, stall, kill, disk_full, camera_loss; or 'all' (default: every kind, in "
-                        "rounds) or 'none'")
+                        "broker_kill, hub_restart, partition, stall, kill, disk_full, camera_loss; or 'all' "
+                        "(default: every kind, in rounds) or 'none'")
     p.add_argument("--drain", type=float, default=90.0, metavar="S",
                    help="at most this long after the run for outboxes and uploads to empty (default 90)")
     p.add_argument("--out", type=Path, default=Path("fleet-out"), help="run folder (default fleet-out/, replaced)")

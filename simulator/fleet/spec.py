@@ -3,8 +3,10 @@
     SPEC := "all" | "none" | ITEM ("," ITEM)*
     ITEM := KIND [":" NODE] ["@" START] ["+" LENGTH]
 
-KIND is one of broker_restart (no NODE), partition, stall, kill, disk_full, camera_loss (each needs a
-NODE, e.g. node2).  START and LENGTH are seconds from the start of the run (decimals allowed); LENGTH is
+KIND is one of broker_restart, broker_kill, hub_restart (no NODE), partition, stall, kill, disk_full,
+camera_loss (each needs a NODE, e.g. node2).  broker_kill is a kill -9 of mosquitto (what it had
+acknowledged since its last autosave is lost; the hub's receipts make the nodes send it again);
+hub_restart a kill -9 of `edge-hub listen` and `edge-hub receive`, started again after LENGTH.  START and LENGTH are seconds from the start of the run (decimals allowed); LENGTH is
 how long the fault lasts: the broker is down, the node cut off, powered off, its disk full, its camera
 dark.  Without @START a fault starts a quarter into the run; without +LENGTH it lasts DEFAULT_LENGTH_S.
 """
@@ -14,16 +16,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-KINDS = ("broker_restart", "partition", "stall", "kill", "disk_full", "camera_loss")
-NODE_KINDS = KINDS[1:]
-DEFAULT_LENGTH_S = {"broker_restart": 3.0, "partition": 15.0, "stall": 15.0, "kill": 3.0, "disk_full": 30.0,
-                    "camera_loss": 10.0}
+KINDS = ("broker_restart", "broker_kill", "hub_restart", "partition", "stall", "kill", "disk_full", "camera_loss")
+HUB_KINDS = KINDS[:3]  # faults of the hub side: no NODE
+NODE_KINDS = KINDS[3:]
+DEFAULT_LENGTH_S = {"broker_restart": 3.0, "broker_kill": 3.0, "hub_restart": 5.0, "partition": 15.0,
+                    "stall": 15.0, "kill": 3.0, "disk_full": 30.0, "camera_loss": 10.0}
 # A fault must end this long before the run does, so that recovery can be seen.
 SETTLE_S = 10.0
 # The template of `--faults all`: one round of every fault, offsets and lengths in percent of the round.
 # Roles: K the kill target, C the camera node, D the disk node, P the partitioned node, S the stalled one.
 ROUND = [("camera_loss", "C", 5, 12), ("partition", "P", 12, 12), ("disk_full", "D", 22, 30),
-         ("broker_restart", None, 40, 3), ("kill", "K", 50, 3), ("stall", "S", 58, 12)]
+         ("broker_restart", None, 40, 3), ("kill", "K", 50, 3), ("stall", "S", 58, 12),
+         ("broker_kill", None, 75, 3), ("hub_restart", None, 82, 5)]
 ROUND_S = 100.0
 MIN_ALL_S = 60.0
 
@@ -80,8 +84,8 @@ def parse_spec(text: str, nodes: list[str], duration: float) -> list[Fault]:
             raise SpecError(f"--faults: {item!r}: unknown fault {kind!r} (known: {', '.join(KINDS)})")
         if kind in NODE_KINDS and node is None:
             raise SpecError(f"--faults: {item!r}: {kind} needs a node, e.g. {kind}:{nodes[0]}")
-        if kind == "broker_restart" and node is not None:
-            raise SpecError(f"--faults: {item!r}: broker_restart takes no node")
+        if kind in HUB_KINDS and node is not None:
+            raise SpecError(f"--faults: {item!r}: {kind} takes no node")
         if node is not None and node not in nodes:
             raise SpecError(f"--faults: {item!r}: no node {node!r} in this fleet ({', '.join(nodes)})")
         start = _number(item, "START", m["start"]) if m["start"] else round(duration / 4, 1)
@@ -100,7 +104,9 @@ def parse_spec(text: str, nodes: list[str], duration: float) -> list[Fault]:
 def _check_overlaps(faults: list[Fault]) -> None:
     for i, a in enumerate(faults):
         for b in faults[i + 1:]:
-            if a.node == b.node and b.start < a.end and (a.kind == b.kind or {a.kind, b.kind} <= {"partition", "stall"}):
+            broker = {a.kind, b.kind} <= {"broker_restart", "broker_kill"}  # one broker: one at a time
+            if a.node == b.node and b.start < a.end and (a.kind == b.kind or broker
+                                                         or {a.kind, b.kind} <= {"partition", "stall"}):
                 raise SpecError(f"--faults: {b.text!r} overlaps {a.text!r} on the same "
                                 f"{'node' if a.node else 'broker'}")
 

@@ -85,3 +85,23 @@ def test_the_officer_message_schemas_are_generated_from_the_contract(tmp_path):
     for name in GENERATED:
         assert json.loads((REPO / "docs" / "schemas" / f"{name}.schema.json").read_text()) == \
             json.loads((tmp_path / f"{name}.schema.json").read_text()), "stale: python -m edge.contract.schemas"
+
+
+def test_the_broker_login_comes_from_provisions_mqtt_env_unless_the_file_says_otherwise(tmp_path, monkeypatch):
+    """`edge-hub provision init` writes the hub's broker login as EDGE_HUB_* variables (mqtt.env,
+    read by the systemd unit); `serve` takes them as its [broker] defaults, like listen and command."""
+    from edge.hub.service.config import load_config
+
+    monkeypatch.setenv("EDGE_HUB_BROKER", "hub.local:8884")
+    monkeypatch.setenv("EDGE_HUB_USERNAME", "hub")
+    monkeypatch.setenv("EDGE_HUB_TLS_CA", "/etc/edge-hub/mqtt/ca.crt")
+    monkeypatch.setenv("EDGE_HUB_PASSWORD_ENV", "EDGE_HUB_MQTT_PASSWORD")
+    bare = tmp_path / "bare.toml"
+    bare.write_text("")
+    broker = load_config(bare).broker
+    assert (broker.address, broker.username, broker.tls_ca, broker.password_env) == (
+        "hub.local:8884", "hub", "/etc/edge-hub/mqtt/ca.crt", "EDGE_HUB_MQTT_PASSWORD")
+    explicit = tmp_path / "explicit.toml"
+    explicit.write_text('[broker]\naddress = "127.0.0.1:1883"\nusername = "other"\n')
+    broker = load_config(explicit).broker
+    assert (broker.address, broker.username, broker.tls_ca) == ("127.0.0.1:1883", "other", "/etc/edge-hub/mqtt/ca.crt")

@@ -59,6 +59,9 @@ class LifecycleMessage(_Open):
     evidence: str | None = None
     version: str = ""
     reason: str | None = None
+    # How strong the evidence is: "rod" (a rod seen with its angler) or "loitering" (a person still in
+    # the shore zone, for models with no rod class) for fishing; "stationary" or "presence" otherwise.
+    basis: Literal["rod", "loitering", "stationary", "presence"] | None = None
 
 
 class Status(_Open):

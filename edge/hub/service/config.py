@@ -3,14 +3,21 @@ every problem is reported as `FILE: field.path: what is wrong`, secrets only by 
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ...config.base import Section
 from ...config.profile import ConfigError, Problem, _pydantic_problem, _toml_problem
+
+# Keys of [broker] that default to the hub tools' EDGE_HUB_* variables (the `mqtt.env` that
+# `edge-hub provision init` writes), so `serve` and `listen`/`command` find the broker the same way.
+_BROKER_ENV = {"address": "EDGE_HUB_BROKER", "username": "EDGE_HUB_USERNAME",
+               "password_env": "EDGE_HUB_PASSWORD_ENV", "tls_ca": "EDGE_HUB_TLS_CA",
+               "tls_cert": "EDGE_HUB_TLS_CERT", "tls_key": "EDGE_HUB_TLS_KEY"}
 
 
 class BrokerSection(Section):
@@ -24,6 +31,15 @@ class BrokerSection(Section):
     tls_key: str | None = None
     share_group: str = Field(default="hub", pattern=r"^[A-Za-z0-9_-]*$",
                              description="shared-subscription group ($share/GROUP/...); empty: none")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env_defaults(cls, data: object) -> object:
+        """A key the file leaves out takes its EDGE_HUB_* variable when that is set."""
+        if isinstance(data, dict):
+            extra = {k: os.environ[v] for k, v in _BROKER_ENV.items() if k not in data and os.environ.get(v)}
+            data = {**extra, **data}
+        return data
 
     @field_validator("address")
     @classmethod

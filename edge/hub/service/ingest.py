@@ -13,12 +13,11 @@ import json
 import logging
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from ...contract import CmdResult, LifecycleMessage, OfficerPosition, Receipt, Stats, Status, TaskState
-from ...contract.receipt import MAX_ITEMS, ReceiptItem, receipt_topic
+from ...contract import CmdResult, LifecycleMessage, OfficerPosition, Stats, Status, TaskState
+from ..receipts import ReceiptBatcher
 from .alerts import RAW, store_alerts
 from .config import HubConfig
 from .db import Database, Tx
@@ -84,7 +83,7 @@ class Ingest:
                 continue
             kind, source, body = parsed
             (alerts.append(body) if kind == "alert" else others.append((kind, source, body)))
-        receipts: dict[str, list[ReceiptItem]] = defaultdict(list)
+        receipts = ReceiptBatcher(self.publish, self.prefix)
         if alerts:
             try:
                 with self.db.tx() as t:
@@ -95,13 +94,12 @@ class Ingest:
             self.stored += stored
             self.duplicates += duplicates
             for m in alerts:
-                receipts[m["node"]].append(ReceiptItem(id=m["id"], stage=m["stage"]))
+                receipts.stored(m["node"], m["id"], m["stage"])
         if others:
             with self.db.tx() as t:
                 for kind, source, body in others:
                     getattr(self, f"_store_{kind}")(t, source, body)
-        for node, got in receipts.items():
-            self._send_receipt(node, got)
+        receipts.flush(force=True)  # after the commit: one receipt per node per batch
 
     def _parse(self, item: Inbound) -> tuple[str, str, object] | None:
         parts = item.topic.split("/")
@@ -201,9 +199,3 @@ class Ingest:
         if problem:
             self.bad(f"officer {officer}", f"task_state: {problem}")
 
-    # --- receipts ---------------------------------------------------------------------------------------
-    def _send_receipt(self, node: str, items: list[ReceiptItem]) -> None:
-        ts = datetime.now(UTC).isoformat(timespec="milliseconds")
-        for i in range(0, len(items), MAX_ITEMS):
-            receipt = Receipt(node=node, items=items[i:i + MAX_ITEMS], ts=ts)
-            self.publish(receipt_topic(self.prefix, node), receipt.model_dump_json().encode())

@@ -198,6 +198,16 @@ def test_set_can_change_one_zone_of_a_profile():
     assert profile.zones[1].name == "water"
 
 
+def test_set_replaces_a_whole_top_level_section_or_list():
+    """`--set rules=[...]` (no dot: a key at the top of the profile), as the fleet simulator gives it."""
+    from edge.config import load_profile
+    from edge.config.profile import parse_override
+
+    rules = '[{name = "only", kind = "fishing", zones = ["shore"], dwell_s = 4}]'
+    profile = load_profile(PROFILES / "reservoir.toml", overrides=[parse_override(f"rules={rules}")])
+    assert [r.name for r in profile.rules] == ["only"]
+
+
 # --- systemd READY and the once-a-second line ------------------------------------------------------
 
 def test_ready_waits_for_the_first_frame_and_the_log_line_counts_frames_honestly(level_clip, tmp_path):

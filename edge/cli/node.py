@@ -146,8 +146,12 @@ def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame) -> None:
-        log.info("%s received, stopping", signal.Signals(signum).name)
         stop.set()
+        # Not logged here: the handler runs between two bytecodes of the main thread, which may be in
+        # the middle of writing a log line, and a buffered stream refuses a reentrant write ("Logging
+        # error", then a node that did not stop).  A thread of its own waits for the handler's lock.
+        threading.Thread(target=log.info, args=("%s received, stopping", signal.Signals(signum).name),
+                         name="signal-log").start()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)

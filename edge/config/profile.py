@@ -139,7 +139,7 @@ def apply_overrides(data: dict, overrides: list[tuple[str, Any]]) -> dict:
         *parents, leaf = _steps(dotted)
         node: Any = data
         walked = ""
-        for step, nxt in zip(parents, [*parents[1:], leaf], strict=True):
+        for step, nxt in zip(parents, [*parents[1:], leaf][:len(parents)], strict=True):
             walked = f"{walked}[{step}]" if isinstance(step, int) else (f"{walked}.{step}" if walked else step)
             if isinstance(step, int):
                 if not isinstance(node, list) or step >= len(node):

@@ -47,6 +47,7 @@ def tracker_for(profile: Profile) -> Tracker:
     t = profile.track
     return Tracker(TrackerConfig(high_score=t.high_score, low_score=t.low_score, match_iou=t.match_iou,
                                  confirm_hits=t.confirm_hits, max_lost_s=t.max_lost_s,
+                                 occlusion_hold_s=t.occlusion_hold_s,
                                  stationary_window_s=t.stationary_window_s,
                                  stationary_tolerance=t.stationary_tolerance))
 
@@ -72,7 +73,7 @@ class Pipeline:
         tracks = self.tracker.update(detections, frame.mono, warp)
         self._size = frame.size
         ground = None if camera is None else self._ground(tracks, camera)
-        events = self.rules.update(tracks, frame.mono, frame.wall, frame.size, ground)
+        events = self.rules.update(tracks, frame.mono, frame.wall, frame.size, ground, image=frame.detect_image)
         return FrameResult(detections, tracks, events)
 
     def _camera(self, frame: Frame):

@@ -12,6 +12,12 @@ ones only deserve a warning and are not counted.  Latency is the time from that 
 
 With --oracle the simulator's own labels replace the detector: the rules and the tracker are scored
 alone, as they would do with a perfect model.
+
+Fragmentation: every violation the node warned about (or alerted on) is attributed to the truth
+interval of its kind and zone it overlaps most.  For each truth interval the row counts the warnings
+given while it lasted and the clears sent before it ended; a truth interval with more than one
+warning, or a clear while the offence went on, is `fragmented` (a dispatcher saw it end and start
+again).  The summary's `fragmented` counts them; precision and recall do not change.
 """
 
 from __future__ import annotations
@@ -109,6 +115,11 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
         v["stages"].append(m["stage"])
         if m["stage"] == "alert":
             v["location"] = m.get("location")
+        if m["stage"] == "cleared":
+            v["cleared_ts"] = m.get("ts")
+        if m["stage"] == "warning" or (m["stage"] == "alert" and "spot" not in v):
+            box = (m.get("objects") or [{}])[0].get("box")
+            v["spot"] = None if box is None else ((box[0] + box[2]) / 2, box[3])
         for key in ("started_at", "warned_at", "confirmed_at", "ended_at"):
             if m.get(key):
                 v[key] = m[key]
@@ -156,6 +167,7 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
             if row.get("location_error_m") is not None:
                 locations.append((row["location_error_m"], row["uncertainty_m"]))
         rows.append(row)
+    _fragments(sc, violations, rows)
     false_alerts = [v for v in alerts if v["id"] not in matched_ids]
     matched_expected = sum(1 for r in rows if r["expected"] and r["alert"])
     return {
@@ -164,10 +176,61 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
         "expected": expected, "alerts": len(alerts), "matched": matched_expected,
         "matched_any": len(matched_ids), "false_alerts": len(false_alerts),
         "warnings": sum(1 for v in violations.values() if "warning" in v["stages"]),
+        "fragmented": sum(1 for r in rows if r["fragmented"]),
         "latencies_s": latencies, "location_errors": locations, "truth": rows,
         "false": [{"id": v["id"], "kind": v["kind"], "zone": v["zone"], "start_s": v["start_s"],
                    "alert_s": v["alert_s"]} for v in false_alerts],
     }
+
+
+def _fragments(sc, violations: dict[str, dict], rows: list[dict]) -> None:
+    """Per truth row: the warnings given while it lasted, the clears sent before it ended, and
+    whether it was fragmented (more than one warning, or any such clear)."""
+    spans = {}
+    for v in violations.values():
+        start = _seconds(v.get("started_at"), sc.start)
+        warned = _seconds(v.get("warned_at"), sc.start)
+        if start is None or warned is None:
+            continue  # never warned nor alerted: nobody was told
+        end = _seconds(v.get("ended_at"), sc.start)
+        spans[v["id"]] = (start, sc.duration_s if end is None else end, warned,
+                          _seconds(v.get("cleared_ts"), sc.start), v.get("spot"))
+    mine: dict[int, list[tuple]] = {i: [] for i in range(len(rows))}
+    for vid, (start, end, warned, cleared, spot) in spans.items():
+        v = violations[vid]
+        best, best_key = None, None
+        for i, truth in enumerate(sc.truth):
+            if v["kind"] != truth.kind or v["zone"] != truth.zone:
+                continue
+            overlap = min(end, truth.end_s) - max(start, truth.start_s)
+            if overlap < 0:
+                continue
+            # Two anglers at once: the truth whose actors stood nearest the violation's subject.
+            gap = _gap_to_actors(sc, truth, spot, warned)
+            key = (-gap, overlap, -abs(start - truth.start_s))
+            if best_key is None or key > best_key:
+                best, best_key = i, key
+        if best is not None:
+            mine[best].append((warned, cleared))
+    for i, truth in enumerate(sc.truth):
+        warnings = sum(1 for w, _ in mine[i] if truth.start_s <= w <= truth.end_s)
+        clears = sum(1 for _, c in mine[i] if c is not None and truth.start_s <= c < truth.end_s)
+        rows[i].update({"warnings": warnings, "clears": clears, "fragmented": warnings > 1 or clears > 0})
+
+
+def _gap_to_actors(sc, truth, spot, t: float) -> float:
+    """Relative image distance from a violation's subject (bottom centre of its box) to the nearest
+    of the truth's actors at time t (keyframes interpolated); 0 where unknown (drone scenarios)."""
+    if spot is None or getattr(sc, "aerial", False):
+        return 0.0
+    gaps = []
+    for aid in truth.actors:
+        keys = sc.actor(aid).path
+        ts = [k[0] for k in keys]
+        x = float(np.interp(t, ts, [k[1] for k in keys]))
+        y = float(np.interp(t, ts, [k[2] for k in keys]))
+        gaps.append(((x - spot[0]) ** 2 + (y - spot[1]) ** 2) ** 0.5)
+    return round(min(gaps), 2) if gaps else 0.0
 
 
 def _location_error(alert: dict, truth, where) -> dict:
@@ -199,6 +262,8 @@ def summarise(rows: list[dict]) -> dict:
         "latency_max_s": round(max(latencies), 2) if latencies else None,
         "alerts": alerts, "expected": expected, "matched": matched,
         "false_alerts": sum(r["false_alerts"] for r in rows),
+        # Truth intervals the node cleared and re-warned while they lasted (see _fragments).
+        "fragmented": sum(r.get("fragmented", 0) for r in rows),
         # Drone scenarios: metres from each matched alert's location to the true position, and how
         # many of them fall within the alert's own uncertainty_m.
         "location_error_p50_m": round(statistics.median(errors), 2) if errors else None,
@@ -247,7 +312,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _progress(row: dict) -> None:
     print(f"score: {row['scenario']}: {row['matched']}/{row['expected']} expected alerts, "
-          f"{row['false_alerts']} false, {row['warnings']} warnings ({row['seconds']} s, {row['speed_x']}x real time)",
+          f"{row['false_alerts']} false, {row['warnings']} warnings, {row['fragmented']} fragmented "
+          f"({row['seconds']} s, {row['speed_x']}x real time)",
           file=sys.stderr, flush=True)
 
 

@@ -32,6 +32,7 @@ KIND_CLASSES: dict[str, tuple[str, ...]] = {
     "stall": ("stall", "cart"),
     "parking": ("vehicle",),
     "intrusion": ("person",),
+    "camera_tamper": (),  # looks at the picture, not at objects
 }
 
 

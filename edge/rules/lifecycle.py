@@ -54,6 +54,8 @@ class Violation:
     spoke: bool = False  # the automatic warning played for this violation
     ground: object | None = None  # where the subject stands (GroundPoint), for a camera that knows its pose
     location: dict | None = None  # {"lat", "lon", "uncertainty_m"} of the subject
+    seen_mono: float | None = None  # last frame in which one of its objects was seen, not just kept
+    before: object | None = None  # camera_tamper: the last healthy frame (the "before" snapshot)
 
     @property
     def kind(self) -> str:

@@ -55,6 +55,60 @@ class OracleDetector:
                           np.array([self.classes.index(lab.cls) for lab in items], np.int32), self.classes)
 
 
+class OracleModel:
+    """A stand-in model for the node's own detection stage (gate included) under --oracle with a
+    scenario's [[oracle]] table: on whole-frame looks an actor scores `full`, in the gate's crops
+    `crop` (read as `crop_class` where given); below the profile's score threshold it is not found."""
+
+    def __init__(self, classes: tuple[str, ...], scores, threshold: float, input_size=(320, 320)):
+        self.classes = classes
+        self.scores = {o.actor: o for o in scores}
+        self.threshold = threshold
+        self.input_size = input_size
+        self.labels: list = []
+        self.frame_size = (1, 1)
+
+    def detect(self, image, regions=None):
+        from edge.detect import Detections
+
+        h, w = image.shape[:2]
+        sx, sy = w / self.frame_size[0], h / self.frame_size[1]
+        boxes, scores, ids = [], [], []
+        for lab in self.labels:
+            x1, y1, x2, y2 = lab.box[0] * sx, lab.box[1] * sy, lab.box[2] * sx, lab.box[3] * sy
+            o = self.scores.get(lab.actor)
+            cls, score = lab.cls, 0.9 if o is None else o.full
+            if regions is not None:
+                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                if not any(r[0] <= cx < r[2] and r[1] <= cy < r[3] for r in regions):
+                    continue
+                if o is not None:
+                    cls, score = o.crop_class or lab.cls, o.crop
+            if cls not in self.classes or score < self.threshold:
+                continue
+            boxes.append((x1, y1, x2, y2))
+            scores.append(score)
+            ids.append(self.classes.index(cls))
+        coverage = None if regions is None else tuple(tuple(int(v) for v in r) for r in regions)
+        if not boxes:
+            return Detections.empty(self.classes, coverage)
+        return Detections(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(ids, np.int32),
+                          self.classes, coverage)
+
+
+def oracle_stage(profile, sc):
+    """The --oracle detection stage: the labels as they are, or through the node's gate when the
+    scenario says how crops score its actors ([[oracle]])."""
+    if not getattr(sc, "oracle", None):
+        return OracleDetector(profile.detect.classes)
+    from edge.detect import DetectionStage
+
+    model = OracleModel(profile.detect.classes, sc.oracle, profile.detect.score_threshold)
+    stage = DetectionStage(model, profile.detect.motion)
+    stage.oracle_model = model
+    return stage
+
+
 PROFILE_OF_SITE = {"reservoir_aerial": "drone"}  # the drone profile's geofences are that world's zones
 
 
@@ -76,7 +130,7 @@ def run_scenario(path: str, profile_path: str | None, oracle: bool, threads: int
     started = time.perf_counter()
     sc = load_scenario(path)
     profile = load_profile(profile_path or default_profile(sc.site))
-    stage = OracleDetector(profile.detect.classes) if oracle else build_detection(profile, threads=threads)
+    stage = oracle_stage(profile, sc) if oracle else build_detection(profile, threads=threads)
     if stage is None:
         raise SystemExit(f"{profile_path or default_profile(sc.site)}: detect.model: the profile names no model "
                          "(give one, or score the rules alone with --oracle)")
@@ -89,12 +143,17 @@ def run_scenario(path: str, profile_path: str | None, oracle: bool, threads: int
     pipeline = Pipeline(profile, stage, poses)
     start_wall = sc.start.timestamp()
     events = []
+    delivered = getattr(renderer, "delivered", lambda i: True)
     for i in range(renderer.n_frames):
         if poses is not None:
             poses.add(Pose.from_sample(renderer.telemetry(i)))
+        if not delivered(i):
+            continue  # a dropped frame never reaches the node
         rendered = renderer.render(i)
         if oracle:
-            stage.labels = rendered.labels
+            model = getattr(stage, "oracle_model", stage)
+            model.labels = rendered.labels
+            model.frame_size = (rendered.image.shape[1], rendered.image.shape[0])
         t = rendered.t
         result = pipeline.process(Frame(rendered.image, i + 1, mono=t, wall=start_wall + t))
         events += [e.message for e in result.events]
@@ -120,6 +179,8 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
         if m["stage"] == "warning" or (m["stage"] == "alert" and "spot" not in v):
             box = (m.get("objects") or [{}])[0].get("box")
             v["spot"] = None if box is None else ((box[0] + box[2]) / 2, box[3])
+            loc = m.get("location")
+            v["latlon"] = None if not loc or "uncertainty_m" not in loc else (loc["lat"], loc["lon"])
         for key in ("started_at", "warned_at", "confirmed_at", "ended_at"):
             if m.get(key):
                 v[key] = m[key]
@@ -167,7 +228,7 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
             if row.get("location_error_m") is not None:
                 locations.append((row["location_error_m"], row["uncertainty_m"]))
         rows.append(row)
-    _fragments(sc, violations, rows)
+    _fragments(sc, violations, rows, where)
     false_alerts = [v for v in alerts if v["id"] not in matched_ids]
     matched_expected = sum(1 for r in rows if r["expected"] and r["alert"])
     return {
@@ -183,7 +244,7 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
     }
 
 
-def _fragments(sc, violations: dict[str, dict], rows: list[dict]) -> None:
+def _fragments(sc, violations: dict[str, dict], rows: list[dict], where=None) -> None:
     """Per truth row: the warnings given while it lasted, the clears sent before it ended, and
     whether it was fragmented (more than one warning, or any such clear)."""
     spans = {}
@@ -193,8 +254,11 @@ def _fragments(sc, violations: dict[str, dict], rows: list[dict]) -> None:
         if start is None or warned is None:
             continue  # never warned nor alerted: nobody was told
         end = _seconds(v.get("ended_at"), sc.start)
+        spot = v.get("spot")
+        if where is not None:  # a drone: where the violation was located, against where the actors were
+            spot = v.get("latlon")
         spans[v["id"]] = (start, sc.duration_s if end is None else end, warned,
-                          _seconds(v.get("cleared_ts"), sc.start), v.get("spot"))
+                          _seconds(v.get("cleared_ts"), sc.start), spot)
     mine: dict[int, list[tuple]] = {i: [] for i in range(len(rows))}
     for vid, (start, end, warned, cleared, spot) in spans.items():
         v = violations[vid]
@@ -206,7 +270,7 @@ def _fragments(sc, violations: dict[str, dict], rows: list[dict]) -> None:
             if overlap < 0:
                 continue
             # Two anglers at once: the truth whose actors stood nearest the violation's subject.
-            gap = _gap_to_actors(sc, truth, spot, warned)
+            gap = _gap_to_actors(sc, truth, spot, warned, where)
             key = (-gap, overlap, -abs(start - truth.start_s))
             if best_key is None or key > best_key:
                 best, best_key = i, key
@@ -218,10 +282,18 @@ def _fragments(sc, violations: dict[str, dict], rows: list[dict]) -> None:
         rows[i].update({"warnings": warnings, "clears": clears, "fragmented": warnings > 1 or clears > 0})
 
 
-def _gap_to_actors(sc, truth, spot, t: float) -> float:
+def _gap_to_actors(sc, truth, spot, t: float, where=None) -> float:
     """Relative image distance from a violation's subject (bottom centre of its box) to the nearest
-    of the truth's actors at time t (keyframes interpolated); 0 where unknown (drone scenarios)."""
-    if spot is None or getattr(sc, "aerial", False):
+    of the truth's actors at time t (keyframes interpolated); for a drone, metres from its location
+    to where the actors were (`where`); 0 where unknown."""
+    if spot is None:
+        return 0.0
+    if where is not None:
+        from edge.geo.frames import haversine_m
+
+        spots = [p for p in (where(a, t) for a in truth.actors) if p is not None]
+        return min((haversine_m(spot[0], spot[1], lat, lon) for lat, lon in spots), default=0.0)
+    if getattr(sc, "aerial", False):
         return 0.0
     gaps = []
     for aid in truth.actors:

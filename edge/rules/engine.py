@@ -69,6 +69,7 @@ class RuleEngine:
         self._people = {self.classes[r.name][0] for r in self.rules if r.kind == "fishing"}
         self._watches = {r.name: TamperWatch() for r in self.rules if r.kind == "camera_tamper"}
         self._last_frame: float | None = None
+        self._armed_since: dict[tuple[str, str], float | None] = {}  # (rule, zone) -> armed again at
 
     # --- commands ---------------------------------------------------------------------------
     def arm_zone(self, name: str, armed: bool, wall: float) -> list[LifecycleEvent]:
@@ -105,8 +106,11 @@ class RuleEngine:
             for zone_name in rule.zones:
                 zone = self.zones[zone_name]
                 if not (rule_armed and zone.armed):
+                    self._armed_since[(rule.name, zone_name)] = None
                     events += self._close_all(rule, zone_name, wall, reason="disarmed")
                     continue
+                if (rule.name, zone_name) in self._armed_since and self._armed_since[(rule.name, zone_name)] is None:
+                    self._armed_since[(rule.name, zone_name)] = mono
                 memory = self._memory[rule.name].setdefault(zone_name, {})
                 subjects = kinds.subjects(rule.kind, self.classes[rule.name], self._inside(zone), tracks, memory)
                 events += self._follow(rule, zone_name, subjects, mono, wall)
@@ -128,16 +132,19 @@ class RuleEngine:
                     stands, reach = self._ground.get(t.id, (None, None))
                     if stands is None:
                         continue  # no pose for this frame: nothing known
-                    zone.observe((t.id, False), accepted and zone.contains_ground(stands.east, stands.north))
+                    zone.observe((t.id, False), accepted and zone.contains_ground(stands.east, stands.north),
+                                 mono, t.first_seen)
                     zone.observe((t.id, True), accepted and reach is not None
-                                 and zone.contains_ground(reach.east, reach.north))
+                                 and zone.contains_ground(reach.east, reach.north), mono, t.first_seen)
                     continue
-                zone.observe((t.id, False), accepted and zone.contains(t.box, size))
+                zone.observe((t.id, False), accepted and zone.contains(t.box, size), mono, t.first_seen)
                 # as gear: where its holder could stand; a person: where hidden feet could be (wading)
                 if t.cls in self._people:
-                    zone.observe((t.id, True), accepted and zone.contains(kinds.feet_reach(t.box), size))
+                    zone.observe((t.id, True), accepted and zone.contains(kinds.feet_reach(t.box), size),
+                                 mono, t.first_seen)
                 else:
-                    zone.observe((t.id, True), accepted and zone.contains(kinds.holder_reach(t.box), size, anchor="any"))
+                    zone.observe((t.id, True), accepted and zone.contains(kinds.holder_reach(t.box), size, anchor="any"),
+                                 mono, t.first_seen)
             zone.forget(live)
 
     @staticmethod
@@ -154,7 +161,17 @@ class RuleEngine:
             if violation is None:
                 # Standing still is only known after the tracker's window: the situation began when
                 # the object stopped, so its dwell does too.
-                since = subject.track.still_since if rule.kind in ("stall", "parking") else None
+                # Mere presence (a boat, an intruder) began when the subject came into the zone
+                # (inertia and track confirmation take a moment to catch up), not before the rule
+                # was armed.  Fishing begins when the angler is seen with the rod.
+                since = None
+                if rule.kind in ("stall", "parking"):
+                    since = subject.track.still_since
+                elif rule.kind != "fishing":
+                    since = self.zones[zone].inside_since((subject.track.id, False))
+                    armed = self._armed_since.get((rule.name, zone))
+                    if since is not None and armed is not None:
+                        since = max(since, armed)
                 began = mono if since is None else min(mono, since)
                 violation = Violation(new_violation_id(self.node, rule.name, wall, self.tz), rule, zone,
                                       subject.track.cls, began, wall - (mono - began), mono, wall,

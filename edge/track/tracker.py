@@ -29,6 +29,7 @@ from ..detect.detections import Detections
 from .kalman import BoxKalman, warp_point
 
 STEADY_SHARE = 0.75  # of a stationary track's recent centres must be near their median
+SPARSE_S = 1.0  # a track last seen this long ago is matched by closeness, not by its predicted box
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Track:
     missed_looks: int = 0  # how many times since then it looked and did not find it
     kalman: BoxKalman | None = None
     centres: deque = field(default_factory=lambda: deque(maxlen=200))
+    last_hits: deque = field(default_factory=lambda: deque(maxlen=3))  # the last sightings (same items)
     stationary: bool = False
     still_since: float | None = None  # start of the current stationary spell
     last_box: np.ndarray | None = None  # the latest matched detection
@@ -161,8 +163,10 @@ class Tracker:
         # 2. weak detections keep known tracks alive where they overlap them (a person half behind a
         #    tree, a boat a crop under-scores), and confirm a tentative one where it was just seen;
         associate(list(free), low, iou_matrix, cfg.low_match_iou)
-        # 3. a track lost behind something is picked up near where it was, even if it moved on;
-        associate([t for t in free if confirmed(t) and not self.tracks[t].visible], high, centre_closeness, 0.2)
+        # 3. a track lost behind something, or only seen on sparse whole-frame looks, is picked up near
+        #    where it was, even if it moved on;
+        associate([t for t in free if (confirmed(t) and not self.tracks[t].visible)
+                   or now - self.tracks[t].last_seen > SPARSE_S], high, centre_closeness, 0.2)
         # 4. ... and a lost stationary one by a weak detection close to where it stands.
         associate([t for t in free if self.tracks[t].stationary and not self.tracks[t].visible], low,
                   centre_closeness, 0.5)
@@ -190,9 +194,9 @@ class Tracker:
         self.tracks = [t for t in self.tracks if not self._expired(t, now)]
         for track in self.tracks:
             was = track.stationary
-            track.stationary = self._is_stationary(track, now)
+            track.stationary, since = self._is_stationary(track, now)
             if track.stationary and not was:  # it has held still for the whole window already
-                track.still_since = max(track.first_seen, now - cfg.stationary_window_s)
+                track.still_since = max(track.first_seen, since)
             elif not track.stationary:
                 track.still_since = None
         return self.confirmed()
@@ -206,6 +210,12 @@ class Tracker:
                 if p is not None:
                     moved.append((t, p[0], p[1], size))
             track.centres = moved
+            hits = deque(maxlen=track.last_hits.maxlen)
+            for t, x, y, size in track.last_hits:
+                p = warp_point(h, x, y)
+                if p is not None:
+                    hits.append((t, p[0], p[1], size))
+            track.last_hits = hits
 
     def confirmed(self) -> list[Track]:
         return [t for t in self.tracks if t.hits >= self.config.confirm_hits]
@@ -215,6 +225,7 @@ class Tracker:
         track = Track(next(self._ids), detections.classes[detections.class_ids[d]], float(detections.scores[d]),
                       now, now, kalman=BoxKalman(box), last_box=box, last_hit_full=detections.coverage is None)
         track.centres.append((now, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1])))
+        track.last_hits.append(track.centres[-1])
         self.tracks.append(track)
 
     def _hit(self, track: Track, detections: Detections, d: int, now: float) -> None:
@@ -227,6 +238,7 @@ class Tracker:
         track.score = 0.7 * track.score + 0.3 * float(detections.scores[d])
         track.last_box = box
         track.centres.append((now, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1])))
+        track.last_hits.append(track.centres[-1])
 
     @staticmethod
     def _covered_by(track: Track, others: list[Track]) -> bool:
@@ -254,16 +266,21 @@ class Tracker:
         # stationary object between re-checks does not end it.
         return track.missed_looks >= 2 and now - track.missed_since >= self.config.max_lost_s
 
-    def _is_stationary(self, track: Track, now: float) -> bool:
+    def _is_stationary(self, track: Track, now: float) -> tuple[bool, float]:
         """Most of the window's centres near their median: a person or tree passing in front of a
         parked van (its box shrinks for a few frames) does not make it move."""
         cfg = self.config
+        since = now - cfg.stationary_window_s
         if now - track.first_seen < cfg.stationary_window_s:
-            return False
-        recent = [c for c in track.centres if c[0] >= now - cfg.stationary_window_s]
+            return False, since
+        recent = [c for c in track.centres if c[0] >= since]
         if len(recent) < 2:
-            return track.stationary  # not looked at lately: it has not been seen moving either
+            if track.stationary or len(track.last_hits) < 2:
+                return track.stationary, since  # not looked at lately: it has not been seen moving either
+            # Seen only on sparse looks (crops miss it): its last few sightings at one place say it stands.
+            recent = list(track.last_hits)
+            since = recent[0][0]
         xy = np.array([(c[1], c[2]) for c in recent])
         size = float(np.median([c[3] for c in recent]))
         off = np.abs(xy - np.median(xy, axis=0)).max(axis=1)
-        return bool(np.mean(off <= cfg.stationary_tolerance * size / 2) >= STEADY_SHARE)
+        return bool(np.mean(off <= cfg.stationary_tolerance * size / 2) >= STEADY_SHARE), since

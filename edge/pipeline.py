@@ -73,7 +73,7 @@ class Pipeline:
         tracks = self.tracker.update(detections, frame.mono, warp)
         self._size = frame.size
         ground = None if camera is None else self._ground(tracks, camera)
-        events = self.rules.update(tracks, frame.mono, frame.wall, frame.size, ground, image=frame.detect_image)
+        events = self.rules.update(tracks, frame.mono, frame.wall, frame.size, ground, image=frame.image)
         return FrameResult(detections, tracks, events)
 
     def _camera(self, frame: Frame):

@@ -60,7 +60,7 @@ class Weather(_Model):
     glare: list[Glare] = []
 
 
-FaultKind = Literal["covered", "defocus", "knocked", "drop", "jitter"]
+FaultKind = Literal["covered", "defocus", "knocked", "drop", "jitter", "signal_lost"]
 
 
 class CameraFault(_Window):
@@ -74,7 +74,8 @@ class CameraFault(_Window):
     dx: float = Field(default=0.15, ge=-1, le=1)
     dy: float = Field(default=0.05, ge=-1, le=1)
     angle_deg: float = Field(default=4.0, ge=-45, le=45)
-    # drop: share of frames never delivered; jitter: frame times off by up to this share of a frame
+    # drop: share of frames never delivered; jitter: frame times off by up to this share of a frame;
+    # signal_lost: no frame at all is delivered
     rate: float = Field(default=0.3, ge=0, le=0.95)
 
 

@@ -5,7 +5,7 @@
 - defocus: a Gaussian blur (labels stay: the objects are still there);
 - knocked: the camera turned aside: the whole picture shifts and rotates and stays so; labels move
   with it (and leave when they leave the frame);
-- drop: a share of frames is never delivered (seeded per frame);
+- drop: a share of frames is never delivered (seeded per frame); signal_lost: none is;
 - jitter: frame times are off by up to `rate` of a frame interval (a camera whose clock stutters).
 """
 
@@ -64,6 +64,8 @@ def apply_faults(img: np.ndarray, labels: list[Label], t: float, faults: list[Ca
 
 def delivered(faults: list[CameraFault], t: float, seed: int, index: int) -> bool:
     """Whether frame `index` (at scene time t) reaches the node."""
+    if fault_at(faults, "signal_lost", t) is not None:
+        return False
     drop = fault_at(faults, "drop", t)
     if drop is None:
         return True

@@ -32,10 +32,10 @@ ACTOR_KINDS = ("person", "boat", "stall", "cart", "vehicle", "rod_stand", "motor
 OCCLUDER_KINDS = ("tree", "lamp_post", "reeds", "bicycle", "bollard", "bench", "sign", "bush", "bin")
 # Zone names a truth interval may use, per site: the product's zone names first, then plain regions.
 TRUTH_ZONES = {
-    "reservoir": ("shore", "water", "path", "camera"),
+    "reservoir": ("shore", "water", "path"),
     "market": ("no_stall", "fire_lane", "road", "far_sidewalk", "market_area", "parking_bays",
-               "near_sidewalk", "camera"),
-}  # "camera": the whole picture (camera_tamper)
+               "near_sidewalk"),
+}
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
 
@@ -225,7 +225,7 @@ class Truth(_Model):
     zone: str
     start_s: float = Field(ge=0)
     end_s: float = Field(gt=0)
-    actors: list[str] = Field(min_length=1)
+    actors: list[str] = []  # who commits it; camera_tamper names none
     note: str = ""
 
 
@@ -431,6 +431,14 @@ def timeline_problems(sc, zones, zone_kind: str, seen: dict[str, int]) -> list[t
             out.append((f"truth[{i}].end_s", f"must be after start_s ({tr.start_s:g}), got {tr.end_s:g}"))
         if tr.end_s > dur:
             out.append((f"truth[{i}].end_s", f"{tr.end_s:g} is after the scenario ends (duration_s = {dur:g})"))
+        if tr.kind == "camera_tamper":
+            if tr.zone != "camera":
+                out.append((f"truth[{i}].zone", f"a camera_tamper truth is about the whole picture: zone \"camera\""))
+            if tr.actors:
+                out.append((f"truth[{i}].actors", "a camera_tamper truth names no actors"))
+            continue
+        if not tr.actors:
+            out.append((f"truth[{i}].actors", "needs at least one actor"))
         if tr.zone not in zones:
             out.append((f"truth[{i}].zone", f"{tr.zone!r} is not {zone_kind} (use one of: {', '.join(zones)})"))
         for j, aid in enumerate(tr.actors):

@@ -194,7 +194,8 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
     # Which truth intervals count, and by when a perfect node would have alerted.
     needs = []
     for truth in sc.truth:
-        rules = [r for r in profile.rules if r.enabled and r.kind == truth.kind and truth.zone in r.zones]
+        rules = [r for r in profile.rules if r.enabled and r.kind == truth.kind
+                 and (truth.zone in r.zones or r.kind == "camera_tamper")]
         needs.append(min((r.dwell_s + r.recheck_s for r in rules), default=None))
     # Pair truths and alerts globally, closest start first, so one early alert cannot take the
     # interval of another.

@@ -237,3 +237,90 @@ def test_two_tracks_on_one_parked_car_are_one_violation():
     s = Script(RuleEngine(profile([rule], zones))).run(90, parked)
     assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
     assert s.at("alert")[0] == pytest.approx(60.0, abs=0.6)
+
+
+# --- camera_tamper -------------------------------------------------------------------------------
+
+TAMPER = {"name": "tamper", "kind": "camera_tamper", "dwell_s": 5, "recheck_s": 0, "clear_after_s": 5}
+
+
+def scene_image(rng, base, shift=(0, 0), blur=0.0, dark=False):
+    """A camera frame: a fixed textured scene plus sensor noise; faults as asked."""
+    import cv2
+    import numpy as np
+
+    img = base
+    if shift != (0, 0):
+        img = np.roll(img, shift, axis=(0, 1))
+    if blur:
+        img = cv2.GaussianBlur(img, (0, 0), blur)
+    if dark:
+        img = np.full_like(base, 15)
+    noisy = img.astype(np.int16) + rng.normal(0, 3, img.shape).astype(np.int16)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def tamper_run(fault, seconds=40, extra=None, fps=5.0):
+    """Frames of a textured scene with `fault(t)` -> kwargs of scene_image; returns (t, stage, class)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    base = cv2.resize(rng.integers(0, 255, (45, 80, 3), dtype=np.uint8), (320, 180), interpolation=cv2.INTER_CUBIC)
+    rules = [TAMPER] + ([extra] if extra else [])
+    engine = RuleEngine(profile(rules))
+    out = []
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        kwargs = fault(t)
+        if kwargs is None:
+            continue  # no frame at all (signal lost)
+        tracks = angler(until=1e9)(t) if extra else []
+        for e in engine.update(tracks, t, T0 + t, SIZE, image=scene_image(rng, base, **kwargs)):
+            out.append((round(t, 1), e.stage, e.message["kind"], e.message["objects"][0]["class"] if e.message["objects"]
+                        else None, e.speak))
+    return out
+
+
+def test_a_covered_lens_is_an_alert_without_a_loudspeaker_and_clears_when_uncovered():
+    events = tamper_run(lambda t: {"dark": 10 <= t < 25})
+    assert [(s, k, c) for _, s, k, c, _ in events] == [("alert", "camera_tamper", "covered"),
+                                                        ("cleared", "camera_tamper", "covered")]
+    assert events[0][0] == pytest.approx(15.0, abs=0.3) and not any(speak for *_, speak in events)
+    assert events[1][0] == pytest.approx(30.0, abs=0.4)
+
+
+def test_defocus_a_knocked_camera_and_a_lost_signal_are_told_apart():
+    assert [c for _, s, _, c, _ in tamper_run(lambda t: {"blur": 6.0 if t >= 10 else 0.0}) if s == "alert"] == ["defocused"]
+    assert [c for _, s, _, c, _ in tamper_run(lambda t: {"shift": (20, 45) if t >= 10 else (0, 0)})
+            if s == "alert"] == ["moved"]
+    gap = tamper_run(lambda t: None if 10 <= t < 22 else {})  # no frames for 12 s
+    assert [(s, c) for _, s, _, c, _ in gap][:1] == [("alert", "signal_lost")] and gap[0][0] == pytest.approx(22, abs=0.3)
+    assert tamper_run(lambda t: {}) == []  # a healthy camera: nothing
+
+
+def test_other_violations_are_held_while_the_camera_cannot_see():
+    """The angler's fishing violation does not clear while the lens is covered (20 s, longer than
+    its clear_after_s) even though the tracker reports nobody."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    base = cv2.resize(rng.integers(0, 255, (45, 80, 3), dtype=np.uint8), (320, 180), interpolation=cv2.INTER_CUBIC)
+    engine = RuleEngine(profile([TAMPER, FISHING]))
+    stages = []
+    for i in range(0, 2 * 120):  # 2 fps
+        t = i / 2
+        covered = 60 <= t < 80
+        tracks = [] if covered else angler(until=1e9)(t)
+        for e in engine.update(tracks, t, T0 + t, SIZE, image=scene_image(rng, base, dark=covered)):
+            stages.append((e.message["kind"], e.stage))
+    assert stages == [("fishing", "warning"), ("fishing", "alert"), ("camera_tamper", "alert"),
+                      ("camera_tamper", "cleared")]
+
+
+def test_camera_tamper_rules_take_no_zones_and_others_need_one():
+    with pytest.raises(Exception, match="give it no zones"):
+        profile([{**TAMPER, "zones": ["shore"]}])
+    with pytest.raises(Exception, match="at least one zone"):
+        profile([{"name": "f", "kind": "fishing"}])

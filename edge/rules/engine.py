@@ -69,6 +69,7 @@ class RuleEngine:
         self._people = {self.classes[r.name][0] for r in self.rules if r.kind == "fishing"}
         self._watches = {r.name: TamperWatch() for r in self.rules if r.kind == "camera_tamper"}
         self._last_frame: float | None = None
+        self._blind = False  # a camera_tamper condition holds this frame: violations are held, not cleared
         self._armed_since: dict[tuple[str, str], float | None] = {}  # (rule, zone) -> armed again at
 
     # --- commands ---------------------------------------------------------------------------
@@ -95,14 +96,18 @@ class RuleEngine:
         events: list[LifecycleEvent] = []
         gap = None if self._last_frame is None else mono - self._last_frame
         self._last_frame = mono
-        for rule in self.rules:
-            rule_armed = self.armed(rule, wall)
-            if rule.kind == "camera_tamper":
-                if not rule_armed:
-                    events += self._close_all(rule, TAMPER_ZONE, wall, reason="disarmed")
-                    continue
-                events += self._tamper(rule, image, gap, mono, wall)
+        for rule in self.rules:  # the picture first: a camera that cannot see clears nothing
+            if rule.kind != "camera_tamper":
                 continue
+            if not self.armed(rule, wall):
+                events += self._close_all(rule, TAMPER_ZONE, wall, reason="disarmed")
+                continue
+            events += self._tamper(rule, image, gap, mono, wall)
+        self._blind = any(v.kind == "camera_tamper" and v.last_mono == mono for v in self.open)
+        for rule in self.rules:
+            if rule.kind == "camera_tamper":
+                continue
+            rule_armed = self.armed(rule, wall)
             for zone_name in rule.zones:
                 zone = self.zones[zone_name]
                 if not (rule_armed and zone.armed):
@@ -213,7 +218,7 @@ class RuleEngine:
         # at the same place with the same class (for fishing any class: the angler and the rod are
         # one situation, and a rod seen alone may be its angler's).
         near = [v for v in free if (v.cls == subject.track.cls or rule.kind == "fishing")
-                and mono - v.last_mono < rule.clear_after_s]
+                and mono - v.held_until < rule.clear_after_s]
         if not near:
             return None
         stands = self._ground.get(subject.track.id, (None, None))[0]
@@ -275,7 +280,10 @@ class RuleEngine:
                 v.stage, v.alerted_wall = "alert", wall
                 return [self._event("alert", v, wall, request_evidence=True)]
             return []
-        if mono - v.last_mono < rule.clear_after_s:
+        if self._blind:  # the camera is covered or lost: not seeing it is no sign that it left
+            v.held_mono = mono
+            return []
+        if mono - v.held_until < rule.clear_after_s:
             return []
         self.open.remove(v)
         if v.stage == "suspected":

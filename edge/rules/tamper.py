@@ -23,15 +23,15 @@ import cv2
 import numpy as np
 
 LEARN_S = 5.0  # seconds of normal view before anything is judged
-THUMB_W = 160  # thumbnail width for brightness, contrast and alignment
+THUMB_W = 96  # thumbnail width for brightness, contrast and alignment (the layout, not the details)
 DETAIL_W = 320  # width at which detail (sharpness) is measured
 FOLLOW = 0.02  # per-frame weight of a healthy frame in the reference
 COVERED_CONTRAST = 0.3  # covered: contrast below this share of the normal view's ...
 COVERED_STD = 6.0  # ... and below this absolute grey level spread (0..255)
 DEFOCUS_DETAIL = 0.4  # defocused: detail below this share of the normal view's
 MOVED_SHIFT = 0.04  # moved: the view shifted by more than this share of the width ...
-MOVED_SIMILARITY = 0.35  # ... or its structure correlates less than this with the normal view
-FLAT_STD = 1.0  # signal lost: a flat picture
+MOVED_SIMILARITY = 0.8  # ... or its layout correlates less than this with the normal view
+FLAT_STD = 0.25  # signal lost: a flat picture (a "no signal" screen; a covered lens still has sensor noise)
 
 
 @dataclass
@@ -45,22 +45,24 @@ class Health:
     condition: str | None
 
 
-def _grey(image: np.ndarray, width: int) -> np.ndarray:
+def _grey(image: np.ndarray, width: int, blur: float = 0.0) -> np.ndarray:
     h, w = image.shape[:2]
     small = cv2.resize(image, (width, max(2, round(h * width / w))), interpolation=cv2.INTER_AREA)
     if small.ndim == 3:
         small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    return small.astype(np.float32)
+    small = small.astype(np.float32)
+    return cv2.GaussianBlur(small, (0, 0), blur) if blur else small
 
 
 def _detail(grey: np.ndarray) -> float:
     return float(np.mean(np.abs(cv2.Laplacian(cv2.GaussianBlur(grey, (3, 3), 0), cv2.CV_32F))))
 
 
-def _structure(grey: np.ndarray) -> np.ndarray:
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
-    return cv2.magnitude(gx, gy)
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two thumbnails: 1 for the same layout whatever the exposure."""
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
 
 
 class TamperWatch:
@@ -77,8 +79,10 @@ class TamperWatch:
 
     def observe(self, image: np.ndarray, mono: float) -> str | None:
         """The tamper condition this frame shows, or None (also while still learning)."""
-        thumb = _grey(image, THUMB_W)
-        detail = _detail(_grey(image, DETAIL_W))
+        thumb = _grey(image, THUMB_W, blur=1.5)
+        fine = _grey(image, DETAIL_W)
+        detail = _detail(fine)
+        flat = float(fine.std()) < FLAT_STD
         std = float(thumb.std())
         frozen = self._last is not None and self._last.shape == thumb.shape and np.array_equal(self._last, thumb)
         self._frozen = self._frozen + 1 if frozen else 0
@@ -90,12 +94,11 @@ class TamperWatch:
         learning = mono - self._since < LEARN_S
         contrast = std / max(self._ref_std, 1e-6)
         rel_detail = detail / max(self._ref_detail, 1e-6)
-        (dx, dy), _ = cv2.phaseCorrelate(self._ref, thumb, self._window)
+        (dx, dy), _ = cv2.phaseCorrelate(self._ref.copy(), thumb.copy(), self._window)  # it may write into them
         shift = float(np.hypot(dx, dy)) / thumb.shape[1]
-        a, b = _structure(self._ref).ravel(), _structure(thumb).ravel()
-        similarity = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
+        similarity = _similarity(self._ref, thumb)
         condition = None
-        if std < FLAT_STD or self._frozen >= 2:
+        if flat or self._frozen >= 2:
             condition = "signal_lost"
         elif not learning and contrast < COVERED_CONTRAST and std < max(COVERED_STD, COVERED_CONTRAST * self._ref_std):
             condition = "covered"

@@ -324,3 +324,55 @@ def test_camera_tamper_rules_take_no_zones_and_others_need_one():
         profile([{**TAMPER, "zones": ["shore"]}])
     with pytest.raises(Exception, match="at least one zone"):
         profile([{"name": "f", "kind": "fishing"}])
+
+
+# --- who holds the rod ---------------------------------------------------------------------------
+
+FRIEND = (470, 640, 530, 860)  # on the path behind the angler (feet at 860: outside the shore band), nearer
+BOAT_CREW = (330, 380, 370, 470)  # in a boat under the rod's tip
+
+
+def test_people_near_the_rod_outside_the_zone_do_not_take_it_from_the_angler():
+    """A friend standing behind the angler and a boat's crew under the rod both touch it within arm's
+    reach; the angler's hands explain it best, so his violation goes on: one warning, one alert."""
+    def scene(t):
+        return [track(1, "person", ANGLER, t, True), track(2, "fishing_rod", ROD, t, True),
+                track(3, "person", FRIEND, t, True), track(4, "person", BOAT_CREW, t)]
+    s = Script(RuleEngine(profile([FISHING]))).run(100, scene)
+    assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
+
+
+def test_the_rod_stays_with_its_angler_when_someone_comes_about_as_close():
+    from edge.rules.kinds import holder
+
+    angler_t, rod = track(1, "person", ANGLER, 0.0), track(2, "fishing_rod", ROD, 0.0)
+    other = track(3, "person", (455, 600, 495, 700), 0.0)  # a little nearer the rod's butt
+    memory: dict = {}
+    assert holder(rod, [angler_t], memory).id == 1
+    assert holder(rod, [angler_t, other], memory).id == 1  # not clearly nearer: it stays
+    far = track(4, "person", (900, 600, 940, 700), 0.0)
+    assert holder(rod, [far], {}) is None  # out of reach
+
+
+def test_a_rod_seen_alone_next_to_its_angler_is_one_violation():
+    """The angler's rod is sometimes tracked out of his reach (a rod on a stand beside him, or a box
+    that jitters): it joins his violation rather than making a second one."""
+    stand = (560, 560, 700, 660)  # beside him, out of arm's reach
+
+    def scene(t):
+        tracks = [track(1, "person", ANGLER, t, True)]
+        if t < 30:
+            tracks.append(track(2, "fishing_rod", ROD, t, True))
+        tracks.append(track(5, "fishing_rod", stand, t, True))
+        return tracks
+    s = Script(RuleEngine(profile([FISHING]))).run(90, scene)
+    assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
+
+
+def test_a_wading_angler_at_the_zone_edge_is_fishing():
+    wader = (480, 470, 520, 590)  # legs hidden by the water: the box ends just above the shore band
+    rod = (300, 330, 500, 520)
+
+    def scene(t):
+        return [track(1, "person", wader, t, True), track(2, "fishing_rod", rod, t, True)]
+    assert Script(RuleEngine(profile([FISHING]))).run(60, scene).stages() == ["warning", "alert"]

@@ -23,6 +23,8 @@ CASES = {
     "market_day_stall_setup_low_crops": 1,
     # 4. drone: two anglers 2.4 m apart under noisy telemetry
     "drone_day_two_anglers_close": 2,
+    # camera_tamper: a covered lens is an alert, and the angler's violation is held meanwhile
+    "reservoir_day_lens_covered": 2,
 }
 
 

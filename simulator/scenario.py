@@ -433,7 +433,7 @@ def timeline_problems(sc, zones, zone_kind: str, seen: dict[str, int]) -> list[t
             out.append((f"truth[{i}].end_s", f"{tr.end_s:g} is after the scenario ends (duration_s = {dur:g})"))
         if tr.kind == "camera_tamper":
             if tr.zone != "camera":
-                out.append((f"truth[{i}].zone", f"a camera_tamper truth is about the whole picture: zone \"camera\""))
+                out.append((f"truth[{i}].zone", "a camera_tamper truth is about the whole picture: zone \"camera\""))
             if tr.actors:
                 out.append((f"truth[{i}].actors", "a camera_tamper truth names no actors"))
             continue

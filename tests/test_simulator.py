@@ -371,7 +371,7 @@ def test_camera_faults_change_pixels_and_labels_as_a_camera_would():
     assert 0.35 < sum(kept[:100]) / 100 < 0.65 and not any(kept[100:125])
     assert kept == [r.delivered(i) for i in range(sc.n_frames)]  # seeded
     times = [r.frame_time(i) for i in range(sc.n_frames)]
-    assert all(b > a for a, b in zip(times, times[1:])) and any(abs(t - i / 5) > 1e-3 for i, t in enumerate(times))
+    assert all(b > a for a, b in zip(times, times[1:], strict=False)) and any(abs(t - i / 5) > 1e-3 for i, t in enumerate(times))
 
 
 def test_weather_changes_the_picture_not_the_labels():

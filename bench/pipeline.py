@@ -7,8 +7,12 @@
 - gated_cpu_ratio: CPU seconds per frame with the gate on / off over a mostly static scenario
   (target <= 0.20); still_cpu_ratio: the same for a scene where nothing moves at all.
 
+- with --drone: the drone profile's detection (tiles of the model's input over the whole picture
+  every `interval_s`, squares around tracks between; edge/detect/tiles.py) against one whole-frame
+  look per frame, over a drone scenario: drone_cpu_ms_per_frame_whole / _tiled, inferences per frame.
+
 Usage: python bench/pipeline.py [--model models/default] [--frames 150] [--rounds 5] [--chunk 25]
-                              [--static-scenario NAME]
+                              [--static-scenario NAME] [--drone [--drone-scenario NAME]]
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from edge.capture import Frame  # noqa: E402
 from edge.config.detect import MotionConfig  # noqa: E402
-from edge.detect import DetectionStage, Detector  # noqa: E402
+from edge.detect import DetectionStage, Detector, GateTrack  # noqa: E402
 from simulator.render import Renderer  # noqa: E402
 from simulator.scenario import load_scenario  # noqa: E402
 
@@ -92,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     # Mostly static: for its first minute one angler sits still at the water and fishes (the rod and
     # the water move a little); nobody walks by.
     parser.add_argument("--static-scenario", default="reservoir_night_angler")
+    parser.add_argument("--drone", action="store_true", help="also measure the drone profile's tiled detection")
+    parser.add_argument("--drone-scenario", default="drone_day_bank_angler")
     args = parser.parse_args(argv)
 
     detector = Detector(args.model)
@@ -120,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     # A scene where nothing moves at all: the first frame again and again (only re-checks run).
     still = [Frame(static[0].image, seq=f.seq, mono=f.mono, wall=f.wall) for f in static]
     _, cpu_still = stage_loop(DetectionStage(detector, MotionConfig(enabled=True)), still)
-    print(json.dumps({
+    drone = drone_figures(detector, args.drone_scenario, args.frames) if args.drone else {}
+    print(json.dumps(drone | {
         "model": str(args.model), "input": list(detector.input_size), "threads": os.cpu_count(),
         "frames": len(busy), "frame_size": [busy[0].image.shape[1], busy[0].image.shape[0]],
         "raw_fps": round(raw_fps, 2), "pipeline_fps": round(pipeline_fps, 2),
@@ -134,6 +141,26 @@ def main(argv: list[str] | None = None) -> int:
         "gate_reasons": gated.stats.reasons, "gate_inferences_per_frame": round(gated.stats.inferences / gated.stats.frames, 3),
     }))
     return 0
+
+
+def drone_figures(detector: Detector, scenario: str, count: int) -> dict:
+    """CPU per frame of the drone profile's detection stage, tiled and whole-frame, with the tracker
+    in the loop (between tiled looks the stage looks around the tracks it is given)."""
+    from edge.config import load_profile
+    from edge.track import Tracker
+
+    profile = load_profile(REPO / "firmware_config" / "drone.toml", check_files=False)
+    frames, _ = render_frames(scenario, count)
+    out = {"drone_scenario": scenario, "drone_frames": len(frames), "drone_tiles": profile.detect.tiles.model_dump()}
+    for name, tiles in (("whole", None), ("tiled", profile.detect.tiles)):
+        stage, tracker = DetectionStage(detector, profile.detect.motion, tiles), Tracker()
+        cpu = time.process_time()
+        for frame in frames:
+            gate = [GateTrack(t.id, t.box, t.stationary) for t in tracker.tracks]
+            tracker.update(stage.process(frame, gate), frame.mono)
+        out[f"drone_cpu_ms_per_frame_{name}"] = round((time.process_time() - cpu) / len(frames) * 1000, 1)
+        out[f"drone_inferences_per_frame_{name}"] = round(stage.stats.inferences / stage.stats.frames, 2)
+    return out
 
 
 if __name__ == "__main__":

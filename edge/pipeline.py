@@ -13,6 +13,7 @@ from . import __version__
 from .capture import Frame
 from .config import Profile
 from .detect import Detections, DetectionStage, GateTrack
+from .detect.tiles import plausible
 from .geo import LocalFrame, Locator, frame_to_frame
 from .rules import LifecycleEvent, RuleEngine
 from .rules.kinds import holder_reach
@@ -33,7 +34,7 @@ def build_detection(profile: Profile, threads: int | None = None) -> DetectionSt
                         threads=threads or cfg.threads)
     log.info("model %s (%s, %dx%d, %s)", detector.model.manifest.name, detector.model.path, *detector.input_size,
              detector.layout)
-    return DetectionStage(detector, cfg.motion)
+    return DetectionStage(detector, cfg.motion, cfg.tiles)
 
 
 @dataclass
@@ -47,6 +48,7 @@ def tracker_for(profile: Profile) -> Tracker:
     t = profile.track
     return Tracker(TrackerConfig(high_score=t.high_score, low_score=t.low_score, match_iou=t.match_iou,
                                  confirm_hits=t.confirm_hits, max_lost_s=t.max_lost_s,
+                                 occlusion_hold_s=t.occlusion_hold_s,
                                  stationary_window_s=t.stationary_window_s,
                                  stationary_tolerance=t.stationary_tolerance))
 
@@ -69,10 +71,13 @@ class Pipeline:
         gate_tracks = [GateTrack(t.id, t.box, t.stationary and t.visible) for t in self.tracker.tracks]
         detections = self.detect.process(frame, gate_tracks)
         camera, warp = self._camera(frame)
+        tiles = self.profile.detect.tiles
+        if camera is not None and tiles is not None and tiles.ground_check:
+            detections = plausible(detections, camera)  # no 10 m "rods" from a path's edge
         tracks = self.tracker.update(detections, frame.mono, warp)
         self._size = frame.size
         ground = None if camera is None else self._ground(tracks, camera)
-        events = self.rules.update(tracks, frame.mono, frame.wall, frame.size, ground)
+        events = self.rules.update(tracks, frame.mono, frame.wall, frame.size, ground, image=frame.image)
         return FrameResult(detections, tracks, events)
 
     def _camera(self, frame: Frame):

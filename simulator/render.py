@@ -17,10 +17,12 @@ import numpy as np
 from simulator.actors import build_actor
 from simulator.actors.base import Ctx, stable_rng
 from simulator.canvas import Canvas, Label
+from simulator.faults import apply_faults, delivered, jittered
 from simulator.lighting import DEFAULT_NOISE, NOISE_LAYERS, NOISE_PAD, Look, gain_at, noise_bank
 from simulator.occluders import Occluder
 from simulator.scenario import Scenario
 from simulator.sites import Background, get_site
+from simulator.weather import apply_weather
 
 __all__ = ["Label", "RenderedFrame", "Renderer"]
 
@@ -71,7 +73,7 @@ class Renderer:
         self.shake = cam.shake_px * h / 720.0
         self.margin = int(np.ceil(self.shake)) + 2
         self.noise = DEFAULT_NOISE[self.lighting] if cam.noise is None else cam.noise
-        self.actors = [build_actor(a, self.ctx, scenario.duration_s) for a in scenario.actors]
+        self.actors = [build_actor(a, self.ctx, scenario.duration_s) for a in scenario.all_actors()]
         self.occluders = [Occluder(o, i, self.ctx) for i, o in enumerate(scenario.occluders)]
         self._bg: Background | None = None
         self._noise = None
@@ -92,7 +94,12 @@ class Renderer:
         return self._noise
 
     def frame_time(self, index: int) -> float:
-        return index / self.fps
+        """When frame `index` was taken (fps jitter included)."""
+        return jittered(self.scenario.camera_faults, index / self.fps, self.fps, self.seed, index)
+
+    def delivered(self, index: int) -> bool:
+        """Whether frame `index` reaches the node (a `drop` camera fault loses some)."""
+        return delivered(self.scenario.camera_faults, index / self.fps, self.seed, index)
 
     def render(self, index: int, actors: bool = True) -> RenderedFrame:
         """Frame `index`; with actors=False the same frame (shake, noise, occluders) without actors."""
@@ -115,6 +122,9 @@ class Renderer:
             items += [(a.depth(t), 0, i, a) for i, a in enumerate(self.actors) if a.alive(t)]
         for *_, item in sorted(items, key=lambda it: it[:3]):
             item.draw(cv, t, self.ctx)
+        sc = self.scenario
+        if sc.weather.rain or sc.weather.fog or sc.weather.glare:
+            apply_weather(img, t, sc.weather, rng)
         gain = gain_at(t, self.scenario.light_changes)
         if abs(gain - 1.0) > 1e-3:
             cv2.convertScaleAbs(img, dst=img, alpha=gain)
@@ -124,6 +134,8 @@ class Renderer:
             cv2.add(img, pos[oy: oy + h, ox: ox + w], dst=img)
             cv2.subtract(img, neg[oy: oy + h, ox: ox + w], dst=img)
         labels = cv.labels() if actors else []
+        if sc.camera_faults:
+            img, labels = apply_faults(img, labels, t, sc.camera_faults, rng)
         return RenderedFrame(index, t, img, labels)
 
     def _animate_water(self, img: np.ndarray, bg: Background, t: float, sx: int, sy: int) -> None:

@@ -23,11 +23,12 @@ from pydantic import (
     field_validator,
 )
 
+from simulator.conditions import CameraFault, Crowd, OracleScore, Weather
 from simulator.palette import parse_color
 
 SITE_NAMES = ("reservoir", "market")
-TRUTH_KINDS = ("fishing", "boat_intrusion", "stall", "parking", "intrusion")
-ACTOR_KINDS = ("person", "boat", "stall", "cart", "vehicle")
+TRUTH_KINDS = ("fishing", "boat_intrusion", "stall", "parking", "intrusion", "camera_tamper")
+ACTOR_KINDS = ("person", "boat", "stall", "cart", "vehicle", "rod_stand", "motorbike")
 OCCLUDER_KINDS = ("tree", "lamp_post", "reeds", "bicycle", "bollard", "bench", "sign", "bush", "bin")
 # Zone names a truth interval may use, per site: the product's zone names first, then plain regions.
 TRUTH_ZONES = {
@@ -142,6 +143,14 @@ class PersonActor(_Actor):
     hat: Literal["auto", "none", "straw", "cap", "bucket", "helmet"] = "auto"
     bag: Literal["auto", "none", "backpack", "shoulder"] = "auto"
     height_m: float | None = Field(default=None, ge=1.0, le=2.1)
+    # Where the rod points: across the picture (side), toward the camera or away from it (foreshortened).
+    rod_aim: Literal["side", "toward", "away"] = "side"
+    # Times the rod is carried packed (a rod bag on the back: not a rod at hand, not labelled).
+    packed_rod: Annotated[list[Interval], AfterValidator(_check_intervals)] = []
+    # Standing in the water this deep: the legs are hidden below the waterline.
+    wading_depth_m: float = Field(default=0.0, ge=0, le=1.2)
+    # An angler's umbrella or tent beside them (scenery: hides what is behind it, not labelled).
+    shelter: Literal["none", "umbrella", "tent"] = "none"
 
 
 class BoatActor(_Actor):
@@ -181,7 +190,26 @@ class VehicleActor(_Actor):
     lights: Literal["auto", "on", "off"] = "auto"
 
 
-Actor = Annotated[PersonActor | BoatActor | StallActor | CartActor | VehicleActor, Field(discriminator="kind")]
+class RodStandActor(_Actor):
+    """A rod on a stand (a tripod or a forked stick) with nobody near it: labelled fishing_rod."""
+
+    kind: Literal["rod_stand"]
+    facing: Literal["left", "right"] = "left"
+
+
+class MotorbikeActor(_Actor):
+    """A motorbike or scooter (class vehicle) with its rider (class person) while it moves."""
+
+    kind: Literal["motorbike"]
+    style: Literal["auto", "motorbike", "scooter"] = "auto"
+    color: ColorName | None = None
+    rider: Literal["always", "moving", "none"] = "always"
+    facing: Literal["auto", "left", "right"] = "auto"
+    lights: Literal["auto", "on", "off"] = "auto"
+
+
+Actor = Annotated[PersonActor | BoatActor | StallActor | CartActor | VehicleActor | RodStandActor | MotorbikeActor,
+                  Field(discriminator="kind")]
 
 
 class Occluder(_Model):
@@ -193,11 +221,11 @@ class Occluder(_Model):
 
 
 class Truth(_Model):
-    kind: Literal["fishing", "boat_intrusion", "stall", "parking", "intrusion"]
+    kind: Literal["fishing", "boat_intrusion", "stall", "parking", "intrusion", "camera_tamper"]
     zone: str
     start_s: float = Field(ge=0)
     end_s: float = Field(gt=0)
-    actors: list[str] = Field(min_length=1)
+    actors: list[str] = []  # who commits it; camera_tamper names none
     note: str = ""
 
 
@@ -259,8 +287,17 @@ class Scenario(ScenarioFacts, _Model):
     light_changes: list[LightChange] = []
     actors: list[Actor] = []
     occluders: list[Occluder] = []
+    weather: Weather = Weather()
+    camera_faults: list[CameraFault] = []
+    crowds: list[Crowd] = []
+    oracle: list[OracleScore] = []
     truth: list[Truth] = []
     _source: str = PrivateAttr(default="<scenario>")
+
+    def all_actors(self) -> list:
+        """The actors, then the walkers of every crowd (ids `<crowd>-<n>`)."""
+        extra = [PersonActor.model_validate(a) for c in self.crowds for a in c.actors(self.duration_s)]
+        return [*self.actors, *extra]
 
 
 def lifetime(path: list[Keyframe], duration_s: float) -> tuple[float, float]:
@@ -271,7 +308,7 @@ def lifetime(path: list[Keyframe], duration_s: float) -> tuple[float, float]:
 # ---------------------------------------------------------------- errors
 
 _KIND_MODELS = {"person": PersonActor, "boat": BoatActor, "stall": StallActor, "cart": CartActor,
-                "vehicle": VehicleActor}
+                "vehicle": VehicleActor, "rod_stand": RodStandActor, "motorbike": MotorbikeActor}
 
 
 def _keys_at(loc: tuple, root: Any = None, kinds: dict | None = None) -> list[str]:
@@ -349,6 +386,12 @@ def _cross_checks(sc: Scenario) -> list[tuple[str, str]]:
             if busy > life[1] - life[0]:
                 out.append((f"actors[{i}].setup_s",
                             f"setup_s + teardown_s ({busy:g}) is longer than the stall exists ({life[1] - life[0]:g} s)"))
+    for i, c in enumerate(sc.crowds):
+        if any(a.id.startswith(f"{c.id}-") for a in sc.actors):
+            out.append((f"crowds[{i}].id", f"actor ids starting {c.id + '-'!r} would clash with the crowd's walkers"))
+    for i, o in enumerate(sc.oracle):
+        if o.actor.removesuffix(".rod") not in seen:
+            out.append((f"oracle[{i}].actor", f"unknown actor {o.actor!r}"))
     out += timeline_problems(sc, TRUTH_ZONES[sc.site], f"a zone of site {sc.site}", seen)
     return out
 
@@ -388,6 +431,14 @@ def timeline_problems(sc, zones, zone_kind: str, seen: dict[str, int]) -> list[t
             out.append((f"truth[{i}].end_s", f"must be after start_s ({tr.start_s:g}), got {tr.end_s:g}"))
         if tr.end_s > dur:
             out.append((f"truth[{i}].end_s", f"{tr.end_s:g} is after the scenario ends (duration_s = {dur:g})"))
+        if tr.kind == "camera_tamper":
+            if tr.zone != "camera":
+                out.append((f"truth[{i}].zone", "a camera_tamper truth is about the whole picture: zone \"camera\""))
+            if tr.actors:
+                out.append((f"truth[{i}].actors", "a camera_tamper truth names no actors"))
+            continue
+        if not tr.actors:
+            out.append((f"truth[{i}].actors", "needs at least one actor"))
         if tr.zone not in zones:
             out.append((f"truth[{i}].zone", f"{tr.zone!r} is not {zone_kind} (use one of: {', '.join(zones)})"))
         for j, aid in enumerate(tr.actors):

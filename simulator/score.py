@@ -12,6 +12,12 @@ ones only deserve a warning and are not counted.  Latency is the time from that 
 
 With --oracle the simulator's own labels replace the detector: the rules and the tracker are scored
 alone, as they would do with a perfect model.
+
+Fragmentation: every violation the node warned about (or alerted on) is attributed to the truth
+interval of its kind and zone it overlaps most.  For each truth interval the row counts the warnings
+given while it lasted and the clears sent before it ended; a truth interval with more than one
+warning, or a clear while the offence went on, is `fragmented` (a dispatcher saw it end and start
+again).  The summary's `fragmented` counts them; precision and recall do not change.
 """
 
 from __future__ import annotations
@@ -49,6 +55,60 @@ class OracleDetector:
                           np.array([self.classes.index(lab.cls) for lab in items], np.int32), self.classes)
 
 
+class OracleModel:
+    """A stand-in model for the node's own detection stage (gate included) under --oracle with a
+    scenario's [[oracle]] table: on whole-frame looks an actor scores `full`, in the gate's crops
+    `crop` (read as `crop_class` where given); below the profile's score threshold it is not found."""
+
+    def __init__(self, classes: tuple[str, ...], scores, threshold: float, input_size=(320, 320)):
+        self.classes = classes
+        self.scores = {o.actor: o for o in scores}
+        self.threshold = threshold
+        self.input_size = input_size
+        self.labels: list = []
+        self.frame_size = (1, 1)
+
+    def detect(self, image, regions=None):
+        from edge.detect import Detections
+
+        h, w = image.shape[:2]
+        sx, sy = w / self.frame_size[0], h / self.frame_size[1]
+        boxes, scores, ids = [], [], []
+        for lab in self.labels:
+            x1, y1, x2, y2 = lab.box[0] * sx, lab.box[1] * sy, lab.box[2] * sx, lab.box[3] * sy
+            o = self.scores.get(lab.actor)
+            cls, score = lab.cls, 0.9 if o is None else o.full
+            if regions is not None:
+                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                if not any(r[0] <= cx < r[2] and r[1] <= cy < r[3] for r in regions):
+                    continue
+                if o is not None:
+                    cls, score = o.crop_class or lab.cls, o.crop
+            if cls not in self.classes or score < self.threshold:
+                continue
+            boxes.append((x1, y1, x2, y2))
+            scores.append(score)
+            ids.append(self.classes.index(cls))
+        coverage = None if regions is None else tuple(tuple(int(v) for v in r) for r in regions)
+        if not boxes:
+            return Detections.empty(self.classes, coverage)
+        return Detections(np.array(boxes, np.float32), np.array(scores, np.float32), np.array(ids, np.int32),
+                          self.classes, coverage)
+
+
+def oracle_stage(profile, sc):
+    """The --oracle detection stage: the labels as they are, or through the node's gate when the
+    scenario says how crops score its actors ([[oracle]])."""
+    if not getattr(sc, "oracle", None):
+        return OracleDetector(profile.detect.classes)
+    from edge.detect import DetectionStage
+
+    model = OracleModel(profile.detect.classes, sc.oracle, profile.detect.score_threshold)
+    stage = DetectionStage(model, profile.detect.motion)
+    stage.oracle_model = model
+    return stage
+
+
 PROFILE_OF_SITE = {"reservoir_aerial": "drone"}  # the drone profile's geofences are that world's zones
 
 
@@ -70,7 +130,7 @@ def run_scenario(path: str, profile_path: str | None, oracle: bool, threads: int
     started = time.perf_counter()
     sc = load_scenario(path)
     profile = load_profile(profile_path or default_profile(sc.site))
-    stage = OracleDetector(profile.detect.classes) if oracle else build_detection(profile, threads=threads)
+    stage = oracle_stage(profile, sc) if oracle else build_detection(profile, threads=threads)
     if stage is None:
         raise SystemExit(f"{profile_path or default_profile(sc.site)}: detect.model: the profile names no model "
                          "(give one, or score the rules alone with --oracle)")
@@ -83,12 +143,17 @@ def run_scenario(path: str, profile_path: str | None, oracle: bool, threads: int
     pipeline = Pipeline(profile, stage, poses)
     start_wall = sc.start.timestamp()
     events = []
+    delivered = getattr(renderer, "delivered", lambda i: True)
     for i in range(renderer.n_frames):
         if poses is not None:
             poses.add(Pose.from_sample(renderer.telemetry(i)))
+        if not delivered(i):
+            continue  # a dropped frame never reaches the node
         rendered = renderer.render(i)
         if oracle:
-            stage.labels = rendered.labels
+            model = getattr(stage, "oracle_model", stage)
+            model.labels = rendered.labels
+            model.frame_size = (rendered.image.shape[1], rendered.image.shape[0])
         t = rendered.t
         result = pipeline.process(Frame(rendered.image, i + 1, mono=t, wall=start_wall + t))
         events += [e.message for e in result.events]
@@ -109,6 +174,13 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
         v["stages"].append(m["stage"])
         if m["stage"] == "alert":
             v["location"] = m.get("location")
+        if m["stage"] == "cleared":
+            v["cleared_ts"] = m.get("ts")
+        if m["stage"] == "warning" or (m["stage"] == "alert" and "spot" not in v):
+            box = (m.get("objects") or [{}])[0].get("box")
+            v["spot"] = None if box is None else ((box[0] + box[2]) / 2, box[3])
+            loc = m.get("location")
+            v["latlon"] = None if not loc or "uncertainty_m" not in loc else (loc["lat"], loc["lon"])
         for key in ("started_at", "warned_at", "confirmed_at", "ended_at"):
             if m.get(key):
                 v[key] = m[key]
@@ -122,7 +194,8 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
     # Which truth intervals count, and by when a perfect node would have alerted.
     needs = []
     for truth in sc.truth:
-        rules = [r for r in profile.rules if r.enabled and r.kind == truth.kind and truth.zone in r.zones]
+        rules = [r for r in profile.rules if r.enabled and r.kind == truth.kind
+                 and (truth.zone in r.zones or r.kind == "camera_tamper")]
         needs.append(min((r.dwell_s + r.recheck_s for r in rules), default=None))
     # Pair truths and alerts globally, closest start first, so one early alert cannot take the
     # interval of another.
@@ -156,6 +229,7 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
             if row.get("location_error_m") is not None:
                 locations.append((row["location_error_m"], row["uncertainty_m"]))
         rows.append(row)
+    _fragments(sc, violations, rows, where)
     false_alerts = [v for v in alerts if v["id"] not in matched_ids]
     matched_expected = sum(1 for r in rows if r["expected"] and r["alert"])
     return {
@@ -164,10 +238,72 @@ def score(sc, profile, events: list[dict], seconds: float = 0.0, where=None) -> 
         "expected": expected, "alerts": len(alerts), "matched": matched_expected,
         "matched_any": len(matched_ids), "false_alerts": len(false_alerts),
         "warnings": sum(1 for v in violations.values() if "warning" in v["stages"]),
+        "fragmented": sum(1 for r in rows if r["fragmented"]),
         "latencies_s": latencies, "location_errors": locations, "truth": rows,
         "false": [{"id": v["id"], "kind": v["kind"], "zone": v["zone"], "start_s": v["start_s"],
                    "alert_s": v["alert_s"]} for v in false_alerts],
     }
+
+
+def _fragments(sc, violations: dict[str, dict], rows: list[dict], where=None) -> None:
+    """Per truth row: the warnings given while it lasted, the clears sent before it ended, and
+    whether it was fragmented (more than one warning, or any such clear)."""
+    spans = {}
+    for v in violations.values():
+        start = _seconds(v.get("started_at"), sc.start)
+        warned = _seconds(v.get("warned_at"), sc.start)
+        if start is None or warned is None:
+            continue  # never warned nor alerted: nobody was told
+        end = _seconds(v.get("ended_at"), sc.start)
+        spot = v.get("spot")
+        if where is not None:  # a drone: where the violation was located, against where the actors were
+            spot = v.get("latlon")
+        spans[v["id"]] = (start, sc.duration_s if end is None else end, warned,
+                          _seconds(v.get("cleared_ts"), sc.start), spot)
+    mine: dict[int, list[tuple]] = {i: [] for i in range(len(rows))}
+    for vid, (start, end, warned, cleared, spot) in spans.items():
+        v = violations[vid]
+        best, best_key = None, None
+        for i, truth in enumerate(sc.truth):
+            if v["kind"] != truth.kind or v["zone"] != truth.zone:
+                continue
+            overlap = min(end, truth.end_s) - max(start, truth.start_s)
+            if overlap < 0:
+                continue
+            # Two anglers at once: the truth whose actors stood nearest the violation's subject.
+            gap = _gap_to_actors(sc, truth, spot, warned, where)
+            key = (-gap, overlap, -abs(start - truth.start_s))
+            if best_key is None or key > best_key:
+                best, best_key = i, key
+        if best is not None:
+            mine[best].append((warned, cleared))
+    for i, truth in enumerate(sc.truth):
+        warnings = sum(1 for w, _ in mine[i] if truth.start_s <= w <= truth.end_s)
+        clears = sum(1 for _, c in mine[i] if c is not None and truth.start_s <= c < truth.end_s)
+        rows[i].update({"warnings": warnings, "clears": clears, "fragmented": warnings > 1 or clears > 0})
+
+
+def _gap_to_actors(sc, truth, spot, t: float, where=None) -> float:
+    """Relative image distance from a violation's subject (bottom centre of its box) to the nearest
+    of the truth's actors at time t (keyframes interpolated); for a drone, metres from its location
+    to where the actors were (`where`); 0 where unknown."""
+    if spot is None:
+        return 0.0
+    if where is not None:
+        from edge.geo.frames import haversine_m
+
+        spots = [p for p in (where(a, t) for a in truth.actors) if p is not None]
+        return min((haversine_m(spot[0], spot[1], lat, lon) for lat, lon in spots), default=0.0)
+    if getattr(sc, "aerial", False):
+        return 0.0
+    gaps = []
+    for aid in truth.actors:
+        keys = sc.actor(aid).path
+        ts = [k[0] for k in keys]
+        x = float(np.interp(t, ts, [k[1] for k in keys]))
+        y = float(np.interp(t, ts, [k[2] for k in keys]))
+        gaps.append(((x - spot[0]) ** 2 + (y - spot[1]) ** 2) ** 0.5)
+    return round(min(gaps), 2) if gaps else 0.0
 
 
 def _location_error(alert: dict, truth, where) -> dict:
@@ -199,6 +335,8 @@ def summarise(rows: list[dict]) -> dict:
         "latency_max_s": round(max(latencies), 2) if latencies else None,
         "alerts": alerts, "expected": expected, "matched": matched,
         "false_alerts": sum(r["false_alerts"] for r in rows),
+        # Truth intervals the node cleared and re-warned while they lasted (see _fragments).
+        "fragmented": sum(r.get("fragmented", 0) for r in rows),
         # Drone scenarios: metres from each matched alert's location to the true position, and how
         # many of them fall within the alert's own uncertainty_m.
         "location_error_p50_m": round(statistics.median(errors), 2) if errors else None,
@@ -247,7 +385,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _progress(row: dict) -> None:
     print(f"score: {row['scenario']}: {row['matched']}/{row['expected']} expected alerts, "
-          f"{row['false_alerts']} false, {row['warnings']} warnings ({row['seconds']} s, {row['speed_x']}x real time)",
+          f"{row['false_alerts']} false, {row['warnings']} warnings, {row['fragmented']} fragmented "
+          f"({row['seconds']} s, {row['speed_x']}x real time)",
           file=sys.stderr, flush=True)
 
 

@@ -190,3 +190,26 @@ def test_score_reports_the_location_error_of_drone_alerts(tmp_path):
     row = summary["scenarios"][0]["truth"][0]
     assert row["location_error_m"] <= row["uncertainty_m"] * 3
     assert math.isfinite(summary["location_within_uncertainty"])
+
+
+def test_tiles_cover_the_picture_at_the_model_scale_and_the_ground_check_drops_giants():
+    import numpy as np
+
+    from edge.detect.detections import Detections
+    from edge.detect.tiles import plausible, tile_regions
+    from edge.geo import CameraPose
+
+    tiles = tile_regions((1280, 720), 320, 0.2)
+    assert all(x2 - x1 == 320 and y2 - y1 == 320 for x1, y1, x2, y2 in tiles)
+    covered = np.zeros((720, 1280), bool)
+    for x1, y1, x2, y2 in tiles:
+        covered[y1:y2, x1:x2] = True
+    assert covered.all() and len(tiles) == 15
+    # 50 m up, looking straight down: about 7 cm a pixel.  A 30 px rod is 2 m; a 200 px "rod" 14 m.
+    camera = CameraPose(0.0, 0.0, 50.0, 0.0, -90.0, 78.0, 1280, 720)
+    classes = ("person", "fishing_rod", "boat")
+    d = Detections(np.array([[600, 300, 630, 320], [100, 100, 300, 250], [700, 400, 709, 416], [800, 300, 845, 400]],
+                            np.float32), np.full(4, 0.8, np.float32), np.array([1, 1, 0, 0], np.int32), classes)
+    kept = plausible(d, camera)
+    assert kept.boxes.tolist() == [[600, 300, 630, 320], [700, 400, 709, 416]]
+    assert plausible(d, None) is d  # no pose: nothing known about sizes

@@ -237,3 +237,142 @@ def test_two_tracks_on_one_parked_car_are_one_violation():
     s = Script(RuleEngine(profile([rule], zones))).run(90, parked)
     assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
     assert s.at("alert")[0] == pytest.approx(60.0, abs=0.6)
+
+
+# --- camera_tamper -------------------------------------------------------------------------------
+
+TAMPER = {"name": "tamper", "kind": "camera_tamper", "dwell_s": 5, "recheck_s": 0, "clear_after_s": 5}
+
+
+def scene_image(rng, base, shift=(0, 0), blur=0.0, dark=False):
+    """A camera frame: a fixed textured scene plus sensor noise; faults as asked."""
+    import cv2
+    import numpy as np
+
+    img = base
+    if shift != (0, 0):
+        img = np.roll(img, shift, axis=(0, 1))
+    if blur:
+        img = cv2.GaussianBlur(img, (0, 0), blur)
+    if dark:
+        img = np.full_like(base, 15)
+    noisy = img.astype(np.int16) + rng.normal(0, 3, img.shape).astype(np.int16)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def tamper_run(fault, seconds=40, extra=None, fps=5.0):
+    """Frames of a textured scene with `fault(t)` -> kwargs of scene_image; returns (t, stage, class)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    base = cv2.resize(rng.integers(0, 255, (45, 80, 3), dtype=np.uint8), (320, 180), interpolation=cv2.INTER_CUBIC)
+    rules = [TAMPER] + ([extra] if extra else [])
+    engine = RuleEngine(profile(rules))
+    out = []
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        kwargs = fault(t)
+        if kwargs is None:
+            continue  # no frame at all (signal lost)
+        tracks = angler(until=1e9)(t) if extra else []
+        for e in engine.update(tracks, t, T0 + t, SIZE, image=scene_image(rng, base, **kwargs)):
+            out.append((round(t, 1), e.stage, e.message["kind"], e.message["objects"][0]["class"] if e.message["objects"]
+                        else None, e.speak))
+    return out
+
+
+def test_a_covered_lens_is_an_alert_without_a_loudspeaker_and_clears_when_uncovered():
+    events = tamper_run(lambda t: {"dark": 10 <= t < 25})
+    assert [(s, k, c) for _, s, k, c, _ in events] == [("alert", "camera_tamper", "covered"),
+                                                        ("cleared", "camera_tamper", "covered")]
+    assert events[0][0] == pytest.approx(15.0, abs=0.3) and not any(speak for *_, speak in events)
+    assert events[1][0] == pytest.approx(30.0, abs=0.4)
+
+
+def test_defocus_a_knocked_camera_and_a_lost_signal_are_told_apart():
+    assert [c for _, s, _, c, _ in tamper_run(lambda t: {"blur": 6.0 if t >= 10 else 0.0}) if s == "alert"] == ["defocused"]
+    assert [c for _, s, _, c, _ in tamper_run(lambda t: {"shift": (20, 45) if t >= 10 else (0, 0)})
+            if s == "alert"] == ["moved"]
+    gap = tamper_run(lambda t: None if 10 <= t < 22 else {})  # no frames for 12 s
+    assert [(s, c) for _, s, _, c, _ in gap][:1] == [("alert", "signal_lost")] and gap[0][0] == pytest.approx(22, abs=0.3)
+    assert tamper_run(lambda t: {}) == []  # a healthy camera: nothing
+
+
+def test_other_violations_are_held_while_the_camera_cannot_see():
+    """The angler's fishing violation does not clear while the lens is covered (20 s, longer than
+    its clear_after_s) even though the tracker reports nobody."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    base = cv2.resize(rng.integers(0, 255, (45, 80, 3), dtype=np.uint8), (320, 180), interpolation=cv2.INTER_CUBIC)
+    engine = RuleEngine(profile([TAMPER, FISHING]))
+    stages = []
+    for i in range(0, 2 * 120):  # 2 fps
+        t = i / 2
+        covered = 60 <= t < 80
+        tracks = [] if covered else angler(until=1e9)(t)
+        for e in engine.update(tracks, t, T0 + t, SIZE, image=scene_image(rng, base, dark=covered)):
+            stages.append((e.message["kind"], e.stage))
+    assert stages == [("fishing", "warning"), ("fishing", "alert"), ("camera_tamper", "alert"),
+                      ("camera_tamper", "cleared")]
+
+
+def test_camera_tamper_rules_take_no_zones_and_others_need_one():
+    with pytest.raises(Exception, match="give it no zones"):
+        profile([{**TAMPER, "zones": ["shore"]}])
+    with pytest.raises(Exception, match="at least one zone"):
+        profile([{"name": "f", "kind": "fishing"}])
+
+
+# --- who holds the rod ---------------------------------------------------------------------------
+
+FRIEND = (470, 640, 530, 860)  # on the path behind the angler (feet at 860: outside the shore band), nearer
+BOAT_CREW = (330, 380, 370, 470)  # in a boat under the rod's tip
+
+
+def test_people_near_the_rod_outside_the_zone_do_not_take_it_from_the_angler():
+    """A friend standing behind the angler and a boat's crew under the rod both touch it within arm's
+    reach; the angler's hands explain it best, so his violation goes on: one warning, one alert."""
+    def scene(t):
+        return [track(1, "person", ANGLER, t, True), track(2, "fishing_rod", ROD, t, True),
+                track(3, "person", FRIEND, t, True), track(4, "person", BOAT_CREW, t)]
+    s = Script(RuleEngine(profile([FISHING]))).run(100, scene)
+    assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
+
+
+def test_the_rod_stays_with_its_angler_when_someone_comes_about_as_close():
+    from edge.rules.kinds import holder
+
+    angler_t, rod = track(1, "person", ANGLER, 0.0), track(2, "fishing_rod", ROD, 0.0)
+    other = track(3, "person", (455, 600, 495, 700), 0.0)  # a little nearer the rod's butt
+    memory: dict = {}
+    assert holder(rod, [angler_t], memory).id == 1
+    assert holder(rod, [angler_t, other], memory).id == 1  # not clearly nearer: it stays
+    far = track(4, "person", (900, 600, 940, 700), 0.0)
+    assert holder(rod, [far], {}) is None  # out of reach
+
+
+def test_a_rod_seen_alone_next_to_its_angler_is_one_violation():
+    """The angler's rod is sometimes tracked out of his reach (a rod on a stand beside him, or a box
+    that jitters): it joins his violation rather than making a second one."""
+    stand = (560, 560, 700, 660)  # beside him, out of arm's reach
+
+    def scene(t):
+        tracks = [track(1, "person", ANGLER, t, True)]
+        if t < 30:
+            tracks.append(track(2, "fishing_rod", ROD, t, True))
+        tracks.append(track(5, "fishing_rod", stand, t, True))
+        return tracks
+    s = Script(RuleEngine(profile([FISHING]))).run(90, scene)
+    assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
+
+
+def test_a_wading_angler_at_the_zone_edge_is_fishing():
+    wader = (480, 470, 520, 590)  # legs hidden by the water: the box ends just above the shore band
+    rod = (300, 330, 500, 520)
+
+    def scene(t):
+        return [track(1, "person", wader, t, True), track(2, "fishing_rod", rod, t, True)]
+    assert Script(RuleEngine(profile([FISHING]))).run(60, scene).stages() == ["warning", "alert"]

@@ -62,3 +62,31 @@ def test_rules_with_perfect_detections_score_perfectly(tmp_path):
     assert summary["latency_p50_s"] <= 2.0
     assert {r["scenario"] for r in summary["scenarios"]} == {"reservoir_day_angler", "market_day_delivery_cart",
                                                              "market_day_stall_market_area"}
+
+
+def test_a_violation_cleared_and_rewarned_while_the_offence_goes_on_is_fragmented():
+    """Two warnings and a clear inside one truth interval still match (precision and recall stay),
+    but the interval is fragmented; a clean one is not."""
+    (a, b) = SC.truth
+    first = events("v1", a.start_s + 1, a.start_s + 51, a.start_s + 70)  # cleared mid-offence ...
+    first[-1]["ts"] = (SC.start + timedelta(seconds=a.start_s + 80)).isoformat()
+    second = events("v2", a.start_s + 90, a.start_s + 140, None)  # ... and warned again
+    for m in second:
+        m["warned_at"] = (SC.start + timedelta(seconds=a.start_s + 110)).isoformat()
+    for m in first:
+        m["warned_at"] = (SC.start + timedelta(seconds=a.start_s + 21)).isoformat()
+    clean = events("v3", b.start_s, b.start_s + 52, None)
+    for m in clean:
+        m["warned_at"] = (SC.start + timedelta(seconds=b.start_s + 20)).isoformat()
+    sitter, stander = SC.actor("sitter").path[0], SC.actor("stander").path[3]  # where each angler fishes
+    for evs, who in ((first, sitter), (second, sitter), (clean, stander)):
+        for m in evs:
+            m["objects"] = [{"track": 1, "class": "person", "score": 0.9,
+                             "box": [who[1] - 0.02, who[2] - 0.1, who[1] + 0.02, who[2]]}]
+    row = score(SC, PROFILE, first + second + clean)
+    rows = {r["start_s"]: r for r in row["truth"]}
+    assert rows[a.start_s]["warnings"] == 2 and rows[a.start_s]["clears"] == 1 and rows[a.start_s]["fragmented"]
+    assert rows[b.start_s]["warnings"] == 1 and rows[b.start_s]["clears"] == 0 and not rows[b.start_s]["fragmented"]
+    assert row["fragmented"] == 1 and row["matched"] == 2
+    total = summarise([row])
+    assert total["fragmented"] == 1 and total["recall"] == 1.0

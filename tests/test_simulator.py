@@ -326,3 +326,94 @@ def test_cli_render_every_and_entry_point(tmp_path):
     bad = subprocess.run(cmd + ["render", "reservoir_dusk_two_anglers", "--out", str(out), "--frames", "5:2"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--frames" in bad.stderr
+
+
+# ------------------------------------------------------------------------- weather, faults, crowds, new actors
+
+BASE_TOML = '''
+[scenario]
+name = "t"
+site = "reservoir"
+duration_s = 30
+size = [640, 360]
+start = 2026-05-01T10:00:00+08:00
+'''
+
+
+def _one(extra: str, t: float = 10.0):
+    sc = parse_scenario(BASE_TOML + extra)
+    r = Renderer(sc)
+    return sc, r, r.render(int(t * sc.fps))
+
+
+ANGLER_TOML = '''
+[[actors]]
+id = "a"
+kind = "person"
+path = [[0, 0.5, 0.7]]
+rod = [[0, 30]]
+'''
+
+
+def test_camera_faults_change_pixels_and_labels_as_a_camera_would():
+    _, _, clean = _one(ANGLER_TOML)
+    _, _, covered = _one(ANGLER_TOML + '[[camera_faults]]\nkind = "covered"\nstart_s = 5\nend_s = 20\n')
+    assert covered.image.mean() < 0.3 * clean.image.mean() and covered.labels == []
+    _, _, blurred = _one(ANGLER_TOML + '[[camera_faults]]\nkind = "defocus"\nblur_px = 8\n')
+    assert np.abs(np.diff(blurred.image.astype(int), axis=1)).mean() < np.abs(np.diff(clean.image.astype(int), axis=1)).mean()
+    assert {lab.actor for lab in blurred.labels} == {lab.actor for lab in clean.labels}
+    _, _, knocked = _one(ANGLER_TOML + '[[camera_faults]]\nkind = "knocked"\ndx = 0.1\ndy = 0.0\nangle_deg = 0\n')
+    moved = {lab.actor: lab.box[0] for lab in knocked.labels}
+    assert all(abs(moved[lab.actor] - lab.box[0] - 64) < 3 for lab in clean.labels)
+    sc, r, _ = _one('[[camera_faults]]\nkind = "drop"\nrate = 0.5\n[[camera_faults]]\nkind = "signal_lost"\nstart_s = 20\n'
+                    'end_s = 25\n[[camera_faults]]\nkind = "jitter"\nrate = 0.4\n')
+    kept = [r.delivered(i) for i in range(sc.n_frames)]
+    assert 0.35 < sum(kept[:100]) / 100 < 0.65 and not any(kept[100:125])
+    assert kept == [r.delivered(i) for i in range(sc.n_frames)]  # seeded
+    times = [r.frame_time(i) for i in range(sc.n_frames)]
+    assert all(b > a for a, b in zip(times, times[1:], strict=False)) and any(abs(t - i / 5) > 1e-3 for i, t in enumerate(times))
+
+
+def test_weather_changes_the_picture_not_the_labels():
+    _, _, clean = _one(ANGLER_TOML)
+    for weather in ('[weather.rain]\nintensity = 0.8\n', '[weather.fog]\ndensity = 0.7\n',
+                    '[[weather.glare]]\nx = 0.5\ny = 0.5\nradius = 0.1\n'):
+        _, _, wet = _one(ANGLER_TOML + weather)
+        assert np.abs(wet.image.astype(int) - clean.image.astype(int)).mean() > 1.0, weather
+        assert [lab.box for lab in wet.labels] == [lab.box for lab in clean.labels]
+    _, _, glare = _one('[[weather.glare]]\nx = 0.5\ny = 0.5\nradius = 0.1\nstrength = 1.0\n')
+    assert glare.image[180, 320].min() > 240 and glare.image[30, 30].max() < 250  # local, not global
+
+
+def test_new_actor_features_label_what_is_visible():
+    _, _, f = _one('[[actors]]\nid = "s"\nkind = "rod_stand"\npath = [[0, 0.5, 0.66]]\n'
+                   '[[actors]]\nid = "m"\nkind = "motorbike"\npath = [[0, 0.2, 0.9]]\n'
+                   '[[actors]]\nid = "p"\nkind = "person"\npath = [[0, 0.8, 0.85]]\npacked_rod = [[0, 30]]\n')
+    assert sorted((lab.cls, lab.actor) for lab in f.labels) == [
+        ("fishing_rod", "s.rod"), ("person", "m.rider"), ("person", "p"), ("vehicle", "m")]
+    _, _, dry = _one('[[actors]]\nid = "w"\nkind = "person"\npath = [[0, 0.5, 0.58]]\nheight_m = 1.7\n')
+    _, _, wet = _one('[[actors]]\nid = "w"\nkind = "person"\npath = [[0, 0.5, 0.58]]\nheight_m = 1.7\n'
+                     'wading_depth_m = 0.6\n')
+    (d,), (w,) = dry.labels, wet.labels
+    assert w.box[1] == pytest.approx(d.box[1], abs=2) and w.box[3] < d.box[3] - 0.25 * (d.box[3] - d.box[1])
+    _, _, aimed = _one(ANGLER_TOML.replace('rod = [[0, 30]]', 'rod = [[0, 30]]\nrod_aim = "away"'))
+    side_rod = next(lab for lab in _one(ANGLER_TOML)[2].labels if lab.cls == "fishing_rod")
+    away_rod = next(lab for lab in aimed.labels if lab.cls == "fishing_rod")
+    assert away_rod.box[2] - away_rod.box[0] < 0.5 * (side_rod.box[2] - side_rod.box[0])
+
+
+def test_crowds_expand_into_seeded_walkers_and_bad_tables_are_one_line_errors():
+    sc = parse_scenario(BASE_TOML.replace("duration_s = 30", "duration_s = 120")
+                        + '[[crowds]]\nid = "c"\ncount = 20\nband = [0.85, 0.95]\n')
+    walkers = [a for a in sc.all_actors() if a.id.startswith("c-")]
+    assert len(walkers) >= 15 and all(0.85 <= k[2] <= 0.95 for a in walkers for k in a.path)
+    assert [a.path for a in walkers] == [a.path for a in sc.all_actors() if a.id.startswith("c-")]
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(BASE_TOML + '[[camera_faults]]\nkind = "smashed"\n', "x.toml")
+    assert "x.toml: camera_faults[0].kind" in str(e.value)
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(BASE_TOML + '[[oracle]]\nactor = "ghost"\n', "x.toml")
+    assert "x.toml: oracle[0].actor: unknown actor 'ghost'" in str(e.value)
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(BASE_TOML + '[[truth]]\nkind = "camera_tamper"\nzone = "shore"\nstart_s = 1\nend_s = 5\n', "x.toml")
+    assert "truth[0].zone" in str(e.value)

@@ -131,3 +131,64 @@ def test_a_slow_creep_is_not_stationary():
         x = 300 + 6 * t * 5
         tracks = tracker.update(dets([("vehicle", (x, 300.0, x + 200, 380.0), 0.9)]), t)
     assert not tracks[0].stationary
+
+
+def test_a_track_crops_under_score_keeps_its_id_between_whole_frame_looks():
+    """A dark boat: found on the whole-frame look every 10 s, missed by every zoomed crop between.
+    Crop misses after a whole-frame hit are not evidence it left: one track, confirmed on the
+    second whole look, alive throughout."""
+    tracker = Tracker()
+    crop = ((300, 200, 620, 520),)
+    ids, confirmed_at = set(), None
+    for i in range(0, 5 * 60):
+        t = i * 0.2
+        box = (400.0 + t, 300.0, 520.0 + t, 360.0)  # drifting slowly
+        whole = i % 50 == 0
+        tracks = tracker.update(dets([("boat", box, 0.65)]) if whole else dets([], coverage=crop), t)
+        ids |= {tr.id for tr in tracks}
+        if tracks and confirmed_at is None:
+            confirmed_at = t
+    assert ids == {1} and confirmed_at == 10.0
+    assert [tr.id for tr in tracker.tracks] == [1]
+
+
+def test_a_sparsely_seen_object_that_stands_still_becomes_stationary():
+    tracker = Tracker()
+    box = (500.0, 500.0, 600.0, 600.0)
+    for i in range(0, 5 * 40):
+        t = i * 0.2
+        tracks = tracker.update(dets([("stall", box, 0.7)]) if i % 50 == 0 else dets([], coverage=((0, 0, 900, 900),)), t)
+    assert tracks and tracks[0].stationary and tracks[0].still_since == 0.0
+
+
+def test_a_parked_car_hidden_behind_a_stopped_truck_keeps_its_track():
+    """A truck stops in front of a parked car for 60 s (far longer than max_lost_s): the car's track
+    is held while something nearer covers it, and it picks the car up again where it was."""
+    tracker = Tracker(TrackerConfig(max_lost_s=4.0))
+    car = (400.0, 300.0, 600.0, 400.0)
+    truck_at = lambda x: (x, 280.0, x + 330, 460.0)  # noqa: E731 - nearer (lower bottom edge), bigger
+    for i in range(0, 5 * 100):
+        t = i * 0.2
+        items = []
+        if t < 20 or t >= 80.6:  # hidden from 20 s until the truck pulls away
+            items.append(("vehicle", car, 0.9))
+        if 15 <= t < 85:
+            x = min(-400 + 160 * (t - 15), 340.0) if t < 80 else 340.0 + 120 * (t - 80)
+            items.append(("vehicle", truck_at(x), 0.9))
+        tracker.update(dets(items), t)
+        if 30 <= t < 80:
+            assert any(tr.id == 1 and tr.hidden for tr in tracker.tracks)
+    car_tracks = [tr for tr in tracker.confirmed() if abs(tr.box[0] - car[0]) < 20]
+    assert [tr.id for tr in car_tracks] == [1] and car_tracks[0].stationary
+
+
+def test_a_hidden_track_is_dropped_when_the_cover_goes_and_it_is_not_there():
+    tracker = Tracker(TrackerConfig(max_lost_s=4.0))
+    car = (400.0, 300.0, 600.0, 400.0)
+    for i in range(0, 5 * 60):
+        t = i * 0.2
+        items = [("vehicle", car, 0.9)] if t < 20 else []
+        if 15 <= t < 40:
+            items.append(("vehicle", (340.0, 280.0, 670.0, 460.0), 0.9))  # a truck in front, then gone
+        tracker.update(dets(items), t)
+    assert not any(tr.id == 1 for tr in tracker.tracks)

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from .base import Section
+from .tiles import TilesConfig
 from .zones import Point, validate_polygon
 
 DEFAULT_CLASSES = ("person", "fishing_rod", "boat", "stall", "cart", "vehicle")
@@ -66,6 +67,7 @@ class DetectConfig(Section):
     iou_threshold: float = Field(default=0.45, gt=0, lt=1)
     threads: PositiveInt | None = None  # onnxruntime threads; default: one per core
     motion: MotionConfig = Field(default_factory=MotionConfig)
+    tiles: TilesConfig | None = None  # tiled whole-frame looks (a drone's small objects), see docs/drone.md
 
     @field_validator("classes")
     @classmethod

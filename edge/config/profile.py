@@ -33,6 +33,7 @@ KIND_CLASSES: dict[str, tuple[str, ...]] = {
     "stall": ("stall", "cart"),
     "parking": ("vehicle",),
     "intrusion": ("person",),
+    "camera_tamper": (),  # looks at the picture, not at objects
 }
 
 
@@ -240,6 +241,9 @@ def cross_check(profile: Profile, *, check_files: bool = True) -> list[Problem]:
         for j, zone in enumerate(rule.zones):
             if zone not in zone_names:
                 problems.append(Problem(f"rules[{i}].zones[{j}]", f"unknown zone '{zone}'"))
+        if rule.kind == "camera_tamper" and profile.node.kind != "camera":
+            problems.append(Problem(f"rules[{i}].kind", "camera_tamper needs a fixed camera (node.kind = \"camera\"): "
+                                    "a moving camera's view changes all the time"))
         if rule.classes:
             for j, cls in enumerate(rule.classes):
                 if cls not in known:

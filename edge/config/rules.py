@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, field_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, ValidationInfo, field_validator
 
 from .base import Section
 
-RuleKind = Literal["fishing", "boat_intrusion", "stall", "parking", "intrusion"]
+RuleKind = Literal["fishing", "boat_intrusion", "stall", "parking", "intrusion", "camera_tamper"]
 _HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
 _DATES = re.compile(r"(\d\d)-(\d\d)\.\.(\d\d)-(\d\d)")
 _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -51,7 +51,8 @@ class ScheduleConfig(Section):
 class RuleConfig(Section):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     kind: RuleKind
-    zones: tuple[str, ...] = Field(min_length=1)
+    # The zones it watches; a camera_tamper rule watches the whole picture and names none.
+    zones: tuple[str, ...] = Field(default=(), validate_default=True)
     # Classes the rule looks at; empty means the kind's usual classes.  For `fishing` the first is
     # the person class and the rest are fishing gear.
     classes: tuple[str, ...] = ()
@@ -72,9 +73,19 @@ class RuleConfig(Section):
     # (COCO, person-only).  Lifecycle messages carry it as `basis` (see basis_of).
     basis: Literal["rod", "loitering"] | None = None
 
+    @field_validator("zones")
+    @classmethod
+    def _zones_for_kind(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        kind = info.data.get("kind")
+        if kind == "camera_tamper" and value:
+            raise ValueError("a camera_tamper rule watches the whole picture; give it no zones")
+        if kind != "camera_tamper" and not value:
+            raise ValueError("needs at least one zone")
+        return value
+
     @field_validator("basis")
     @classmethod
-    def _basis(cls, value: str | None, info) -> str | None:
+    def _basis(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and info.data.get("kind") != "fishing":
             raise ValueError("basis applies to fishing rules only")
         return value

@@ -13,6 +13,8 @@ class TrackConfig(Section):
     match_iou: float = Field(default=0.25, gt=0, lt=1)
     confirm_hits: PositiveInt = 2  # sightings before a track counts
     max_lost_s: PositiveFloat = 4.0  # keep an unseen track this long (occlusion)
+    # keep a stationary track hidden behind a nearer one (a truck stopping in front of a parked car)
+    occlusion_hold_s: PositiveFloat = 120.0
     stationary_window_s: PositiveFloat = 4.0  # standing still this long makes a track stationary
     stationary_tolerance: float = Field(default=0.2, gt=0, le=2)  # allowed wander, in box sizes
 

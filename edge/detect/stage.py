@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from ..capture import Frame
 from .detections import Detections
 from .detector import Detector
-from .gate import DetectionGate, GateTrack, Plan
+from .gate import DetectionGate, GateTrack, Plan, merge_regions, square_region
 from .motion import MotionDetector
+from .tiles import tile_regions
 
 
 @dataclass
@@ -23,13 +24,15 @@ class DetectStats:
 
 
 class DetectionStage:
-    def __init__(self, detector: Detector, gate_config=None):
+    def __init__(self, detector: Detector, gate_config=None, tiles=None):
         self.detector = detector
         self.gate_config = gate_config
+        self.tiles = tiles if tiles is not None and tiles.enabled else None  # TilesConfig: whole looks in tiles
         self._gate: DetectionGate | None = None
         self._gate_size: tuple[int, int] | None = None
         self.stats = DetectStats()
         self.last_plan: Plan | None = None
+        self._last_tiled: float | None = None
 
     def _gate_for(self, size: tuple[int, int]) -> DetectionGate:
         if self._gate is None or self._gate_size != size:
@@ -46,6 +49,16 @@ class DetectionStage:
             self._gate_size = size
         return self._gate
 
+    def _tiled_plan(self, size: tuple[int, int], now: float, tracks: Sequence[GateTrack]):
+        """Every `interval_s` the whole picture in tiles; between, squares around the live tracks
+        (what the tracker needs to keep them), or nothing."""
+        side = self.tiles.side or max(self.detector.input_size)
+        if self._last_tiled is None or now - self._last_tiled >= self.tiles.interval_s:
+            self._last_tiled = now
+            return tile_regions(size, side, self.tiles.overlap), True
+        squares = [square_region(t.box, size, side) for t in tracks]
+        return merge_regions(squares, size, side) if squares else [], False
+
     def process(self, frame: Frame, tracks: Sequence[GateTrack] = ()) -> Detections:
         image = frame.detect_image
         h, w = image.shape[:2]
@@ -59,9 +72,16 @@ class DetectionStage:
         self.stats.reasons[plan.reason] = self.stats.reasons.get(plan.reason, 0) + 1
         if not plan.runs_detector:
             return Detections.empty(self.detector.classes, coverage=()).scaled(sx, sy)
+        regions, tiled = plan.regions, False
+        if regions is None and self.tiles is not None:
+            regions, tiled = self._tiled_plan((w, h), frame.mono, tracks)
+            if not regions:
+                return Detections.empty(self.detector.classes, coverage=()).scaled(sx, sy)
         started = time.perf_counter()
-        detections = self.detector.detect(image, plan.regions)
+        detections = self.detector.detect(image, regions)
+        if tiled:  # the tiles cover the whole picture: a whole look for the tracker
+            detections = Detections(detections.boxes, detections.scores, detections.class_ids, detections.classes)
         self.stats.detector_runs += 1
-        self.stats.inferences += 1 if plan.regions is None else len(plan.regions)
+        self.stats.inferences += 1 if regions is None else len(regions)
         self.stats.inference_ms = (time.perf_counter() - started) * 1000
         return detections.scaled(sx, sy)

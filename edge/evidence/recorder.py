@@ -61,6 +61,7 @@ class Job:
     sealed_sha: str | None = None
     best: Shot | None = None
     after: Shot | None = None
+    before: Shot | None = None  # camera_tamper: the last healthy view
     pending: list[dict] = field(default_factory=list)  # lifecycle messages to release once sealed
     lock: threading.Lock = field(default_factory=threading.Lock)
     listener: Callable[[EncodedFrame], None] | None = None
@@ -142,6 +143,8 @@ class EvidenceRecorder:
         job = Job(violation.id, facts, clip_from=violation.started_mono - self.config.preroll_s,
                   clip_limit=violation.started_mono - self.config.preroll_s + self.config.max_clip_s)
         job.best = self._best.get(violation.id) or Shot(image.copy(), wall, [dict(o) for o in violation.objects])
+        if getattr(violation, "before", None) is not None:  # camera_tamper: what the camera saw before
+            job.before = Shot(violation.before, violation.started_wall, [])
         self.jobs[violation.id] = job
         message["snapshot"] = f"{violation.id}/snapshot_best.jpg"
         if self.store.opened_on_reserve:  # the disk is full: sign the facts now, while there is room
@@ -340,6 +343,9 @@ class EvidenceRecorder:
                 self._write_shot(folder, "snapshot_best", job.best, "violation", job.facts, files)
             if job.after is not None:
                 self._write_shot(folder, "snapshot_after", job.after, "after it cleared", job.facts, files)
+            if job.before is not None:
+                self._write_shot(folder, "snapshot_before", job.before, "before the camera was tampered with",
+                                 job.facts, files)
             if frames and self.buffer.size:
                 info = write_clip(folder / "clip.mp4", frames, self.buffer.size, self.buffer.fps)
                 files.append(file_entry(folder, "clip.mp4", "clip", frames=info.frames,
@@ -363,7 +369,7 @@ class EvidenceRecorder:
         log.info("evidence: bundle %s sealed (%d files, manifest %s...)", job.id, len(files), sha[:12])
         with job.lock:
             job.sealed_sha = sha
-            job.best = job.after = None
+            job.best = job.after = job.before = None
             pending, job.pending = job.pending, []
             if pending:  # cleared already: nothing more will come for this bundle
                 self.jobs.pop(job.id, None)

@@ -20,7 +20,10 @@ from ..track.tracker import centre_closeness, iou_matrix
 from . import kinds
 from .lifecycle import LifecycleEvent, Violation, message, new_violation_id
 from .schedule import Schedule
+from .tamper import TamperWatch
 from .zones import Zone
+
+TAMPER_ZONE = "camera"  # the zone name of camera_tamper violations: the whole picture
 
 
 def geo_frame(profile: Profile):
@@ -62,6 +65,12 @@ class RuleEngine:
         self._last_spoke: dict[tuple[str, str], float] = {}
         self._size = (1, 1)
         self._ground: dict = {}
+        self._memory: dict[str, dict] = {r.name: {} for r in self.rules}  # per rule: e.g. who holds which rod
+        self._people = {self.classes[r.name][0] for r in self.rules if r.kind == "fishing"}
+        self._watches = {r.name: TamperWatch() for r in self.rules if r.kind == "camera_tamper"}
+        self._last_frame: float | None = None
+        self._blind = False  # a camera_tamper condition holds this frame: violations are held, not cleared
+        self._armed_since: dict[tuple[str, str], float | None] = {}  # (rule, zone) -> armed again at
 
     # --- commands ---------------------------------------------------------------------------
     def arm_zone(self, name: str, armed: bool, wall: float) -> list[LifecycleEvent]:
@@ -77,23 +86,45 @@ class RuleEngine:
 
     # --- per frame ------------------------------------------------------------------------------
     def update(self, tracks: list[Track], mono: float, wall: float, size: tuple[int, int],
-               ground: dict | None = None) -> list[LifecycleEvent]:
+               ground: dict | None = None, image: np.ndarray | None = None) -> list[LifecycleEvent]:
         """`ground`: track id -> (where it stands, where its holder could stand) as GroundPoints,
-        for a camera that knows its pose (geofences, locations in alerts)."""
+        for a camera that knows its pose (geofences, locations in alerts).  `image`: the frame, for
+        camera_tamper rules."""
         self._size = size
         self._ground = ground or {}
         self._observe_zones(tracks, mono, size)
         events: list[LifecycleEvent] = []
+        gap = None if self._last_frame is None else mono - self._last_frame
+        self._last_frame = mono
+        for rule in self.rules:  # the picture first: a camera that cannot see clears nothing
+            if rule.kind != "camera_tamper":
+                continue
+            if not self.armed(rule, wall):
+                events += self._close_all(rule, TAMPER_ZONE, wall, reason="disarmed")
+                continue
+            events += self._tamper(rule, image, gap, mono, wall)
+        self._blind = any(v.kind == "camera_tamper" and v.last_mono == mono for v in self.open)
         for rule in self.rules:
+            if rule.kind == "camera_tamper":
+                continue
             rule_armed = self.armed(rule, wall)
             for zone_name in rule.zones:
                 zone = self.zones[zone_name]
                 if not (rule_armed and zone.armed):
+                    self._armed_since[(rule.name, zone_name)] = None
                     events += self._close_all(rule, zone_name, wall, reason="disarmed")
                     continue
-                subjects = kinds.subjects(rule.kind, self.classes[rule.name], self._inside(zone), tracks,
+                if (rule.name, zone_name) in self._armed_since and self._armed_since[(rule.name, zone_name)] is None:
+                    self._armed_since[(rule.name, zone_name)] = mono
+                memory = self._memory[rule.name].setdefault(zone_name, {})
+                subjects = kinds.subjects(rule.kind, self.classes[rule.name], self._inside(zone), tracks, memory,
                                           basis_of(rule))
                 events += self._follow(rule, zone_name, subjects, mono, wall)
+        live = {t.id for t in tracks}
+        for per_zone in self._memory.values():
+            for memory in per_zone.values():
+                for key in [k for k in memory if k not in live]:
+                    del memory[key]
         return events
 
     def _observe_zones(self, tracks: list[Track], mono: float, size: tuple[int, int]) -> None:
@@ -107,12 +138,19 @@ class RuleEngine:
                     stands, reach = self._ground.get(t.id, (None, None))
                     if stands is None:
                         continue  # no pose for this frame: nothing known
-                    zone.observe((t.id, False), accepted and zone.contains_ground(stands.east, stands.north))
+                    zone.observe((t.id, False), accepted and zone.contains_ground(stands.east, stands.north),
+                                 mono, t.first_seen)
                     zone.observe((t.id, True), accepted and reach is not None
-                                 and zone.contains_ground(reach.east, reach.north))
+                                 and zone.contains_ground(reach.east, reach.north), mono, t.first_seen)
                     continue
-                zone.observe((t.id, False), accepted and zone.contains(t.box, size))
-                zone.observe((t.id, True), accepted and zone.contains(kinds.holder_reach(t.box), size, anchor="any"))
+                zone.observe((t.id, False), accepted and zone.contains(t.box, size), mono, t.first_seen)
+                # as gear: where its holder could stand; a person: where hidden feet could be (wading)
+                if t.cls in self._people:
+                    zone.observe((t.id, True), accepted and zone.contains(kinds.feet_reach(t.box), size),
+                                 mono, t.first_seen)
+                else:
+                    zone.observe((t.id, True), accepted and zone.contains(kinds.holder_reach(t.box), size, anchor="any"),
+                                 mono, t.first_seen)
             zone.forget(live)
 
     @staticmethod
@@ -129,7 +167,17 @@ class RuleEngine:
             if violation is None:
                 # Standing still is only known after the tracker's window: the situation began when
                 # the object stopped, so its dwell does too.
-                since = subject.track.still_since if basis_of(rule) in ("stationary", "loitering") else None
+                # Mere presence (a boat, an intruder) began when the subject came into the zone
+                # (inertia and track confirmation take a moment to catch up), not before the rule
+                # was armed.  Fishing begins when the angler is seen with the rod.
+                since = None
+                if basis_of(rule) in ("stationary", "loitering"):
+                    since = subject.track.still_since
+                elif rule.kind != "fishing":  # (fishing on the rod basis)
+                    since = self.zones[zone].inside_since((subject.track.id, False))
+                    armed = self._armed_since.get((rule.name, zone))
+                    if since is not None and armed is not None:
+                        since = max(since, armed)
                 began = mono if since is None else min(mono, since)
                 violation = Violation(new_violation_id(self.node, rule.name, wall, self.tz), rule, zone,
                                       subject.track.cls, began, wall - (mono - began), mono, wall,
@@ -138,6 +186,8 @@ class RuleEngine:
                 mine.append(violation)
             taken.add(violation.id)
             violation.last_mono, violation.last_wall = mono, wall
+            if any(o.visible for o in subject.objects):
+                violation.seen_mono = mono
             violation.box = subject.track.box
             violation.track_ids |= {o.id for o in subject.objects}
             violation.objects = [{"track": o.id, "class": o.cls, "box": list(o.box), "score": round(o.score, 3)}
@@ -156,15 +206,20 @@ class RuleEngine:
                rule: RuleConfig) -> Violation | None:
         free = [v for v in mine if v.id not in taken]
         ids = {o.id for o in subject.objects}
+        for v in free:  # its own subject's track first: two anglers may have swapped rods
+            if subject.track.id in v.track_ids:
+                return v
         for v in free:
             if v.track_ids & ids:
                 return v
-        twin = self._twin(subject, [v for v in mine if v.id in taken])
+        twin = self._twin(subject, [v for v in mine if v.id in taken], rule)
         if twin is not None:
             return twin
         # The tracker may have given the same object a new id: pick up a violation seen moments ago
-        # at the same place with the same class.
-        near = [v for v in free if v.cls == subject.track.cls and mono - v.last_mono < rule.clear_after_s]
+        # at the same place with the same class (for fishing any class: the angler and the rod are
+        # one situation, and a rod seen alone may be its angler's).
+        near = [v for v in free if (v.cls == subject.track.cls or rule.kind == "fishing")
+                and mono - v.held_until < rule.clear_after_s]
         if not near:
             return None
         stands = self._ground.get(subject.track.id, (None, None))[0]
@@ -180,11 +235,29 @@ class RuleEngine:
         boxes = np.array([v.box for v in near])
         score = np.maximum(iou_matrix(boxes, box)[:, 0], centre_closeness(boxes, box)[:, 0] - 0.5)
         best = int(np.argmax(score))
-        return near[best] if score[best] >= 0.3 else None
+        if score[best] >= 0.3:
+            return near[best]
+        if rule.kind == "fishing":  # an angler picking up the violation of the rod seen alone, or back
+            reach = [v for v in near if kinds.within_reach(v.box, subject.track.box)]
+            if reach:
+                return min(reach, key=lambda v: mono - v.last_mono)
+        return None
 
-    def _twin(self, subject: kinds.Subject, taken: list[Violation]) -> Violation | None:
+    def _twin(self, subject: kinds.Subject, taken: list[Violation], rule: RuleConfig) -> Violation | None:
         """A violation another track took this frame at the very same place: the tracker briefly
-        holds two tracks for one object (a half-hidden box, then the whole one), not two offenders."""
+        holds two tracks for one object (a half-hidden box, then the whole one), not two offenders.
+        For fishing, gear seen alone within reach of an angler taken this frame is that angler's."""
+        if rule.kind == "fishing" and subject.track.cls not in self._people:
+            stands = self._ground.get(subject.track.id, (None, None))[0]
+            for v in taken:
+                if v.cls not in self._people:
+                    continue
+                if stands is not None and v.ground is not None:
+                    gap = math.hypot(v.ground.east - stands.east, v.ground.north - stands.north)
+                    if gap <= max(4.0, math.hypot(v.ground.uncertainty_m, stands.uncertainty_m)):
+                        return v
+                elif kinds.within_reach(v.box, subject.track.box):
+                    return v
         near = [v for v in taken if v.cls == subject.track.cls]  # this frame's boxes: same picture
         if not near:
             return None
@@ -203,11 +276,15 @@ class RuleEngine:
                     self._last_spoke[key] = mono
                     v.spoke = True
                 return [self._event("warning", v, wall, speak=speak)]
-            if v.stage == "warning" and mono - v.warned_mono >= rule.recheck_s:
+            # The re-check must see it: a parked car kept behind a truck is alerted when it shows again.
+            if v.stage == "warning" and mono - v.warned_mono >= rule.recheck_s and v.seen_mono == mono:
                 v.stage, v.alerted_wall = "alert", wall
                 return [self._event("alert", v, wall, request_evidence=True)]
             return []
-        if mono - v.last_mono < rule.clear_after_s:
+        if self._blind:  # the camera is covered or lost: not seeing it is no sign that it left
+            v.held_mono = mono
+            return []
+        if mono - v.held_until < rule.clear_after_s:
             return []
         self.open.remove(v)
         if v.stage == "suspected":
@@ -215,6 +292,38 @@ class RuleEngine:
         v.ended_wall = v.last_wall
         v.stage = "cleared"
         return [self._event("cleared", v, wall)]
+
+    def _tamper(self, rule: RuleConfig, image: np.ndarray | None, gap: float | None, mono: float,
+                wall: float) -> list[LifecycleEvent]:
+        """camera_tamper: the condition lasts dwell_s -> alert (with evidence, no loudspeaker);
+        a healthy picture for clear_after_s -> cleared.  A gap in the frames as long as the dwell is
+        a lost signal already over its dwell, reported when frames come back."""
+        watch = self._watches[rule.name]
+        condition = None if image is None else watch.observe(image, mono)
+        began = mono
+        if condition is None and gap is not None and gap >= max(rule.dwell_s, 2.0):
+            condition, began = "signal_lost", mono - gap
+        v = next((v for v in self.open if v.rule.name == rule.name), None)
+        w, h = self._size
+        if condition is None:
+            if v is None or mono - v.last_mono < rule.clear_after_s:
+                return []
+            self.open.remove(v)
+            if v.stage == "suspected":
+                return []
+            v.ended_wall, v.stage = v.last_wall, "cleared"
+            return [self._event("cleared", v, wall)]
+        if v is None:
+            v = Violation(new_violation_id(self.node, rule.name, wall, self.tz), rule, TAMPER_ZONE, condition,
+                          began, wall - (mono - began), mono, wall, (0.0, 0.0, float(w), float(h)))
+            v.before = None if watch.before is None else watch.before.copy()
+            self.open.append(v)
+        v.cls, v.last_mono, v.last_wall, v.seen_mono, v.confidence = condition, mono, wall, mono, 1.0
+        v.objects = [{"track": 0, "class": condition, "box": [0.0, 0.0, float(w), float(h)], "score": 1.0}]
+        if v.stage == "suspected" and mono - v.started_mono >= rule.dwell_s:
+            v.stage, v.warned_wall, v.warned_mono, v.alerted_wall = "alert", wall, mono, wall
+            return [self._event("alert", v, wall, request_evidence=True)]
+        return []
 
     def _close_all(self, rule: RuleConfig, zone: str, wall: float, reason: str) -> list[LifecycleEvent]:
         events = []
@@ -229,7 +338,7 @@ class RuleEngine:
         """End every open violation (at shutdown or end of input)."""
         events = []
         for rule in self.rules:
-            for zone in rule.zones:
+            for zone in rule.zones or (TAMPER_ZONE,):
                 events += self._close_all(rule, zone, wall, reason)
         return events
 

@@ -54,6 +54,14 @@ class Violation:
     spoke: bool = False  # the automatic warning played for this violation
     ground: object | None = None  # where the subject stands (GroundPoint), for a camera that knows its pose
     location: dict | None = None  # {"lat", "lon", "uncertainty_m"} of the subject
+    seen_mono: float | None = None  # last frame in which one of its objects was seen, not just kept
+    before: object | None = None  # camera_tamper: the last healthy frame (the "before" snapshot)
+    held_mono: float | None = None  # last frame it was held while the camera could not see (tamper)
+
+    @property
+    def held_until(self) -> float:
+        """Seen or held last: what clear_after_s counts from."""
+        return self.last_mono if self.held_mono is None else max(self.last_mono, self.held_mono)
 
     @property
     def kind(self) -> str:

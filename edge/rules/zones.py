@@ -2,7 +2,11 @@
 
 Zone polygons are in relative coordinates, so one profile fits any resolution; they are turned into
 pixels for the picture size in use.  An object's membership changes only after `inertia_frames`
-consecutive observations say so: a box that flickers on the border does not toggle it.
+consecutive observations say so: a box that flickers on the border does not toggle it.  An object
+seen only on sparse looks (more than `SPARSE_S` between observations, e.g. one that the gate's crops
+miss) changes at its first observation: flicker is a frame-to-frame matter.  Each membership
+remembers since when it holds (from the first observation of the streak that made it), so a
+violation's dwell starts when the object came, not when inertia and track confirmation caught up.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import numpy as np
 
 from ..config.zones import ZoneConfig
 
+SPARSE_S = 1.0
+
 
 @dataclass
 class Zone:
@@ -24,7 +30,8 @@ class Zone:
     _poly: np.ndarray | None = None
     _mask: np.ndarray | None = None
     _mask_scale: float = 0.125
-    _state: dict[tuple[int, bool], tuple[bool, int]] = field(default_factory=dict)  # (track, any) -> (inside, streak)
+    # (track, as_gear) -> (inside, streak, last observation, streak start, inside since)
+    _state: dict[tuple[int, bool], tuple] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: ZoneConfig, frame=None) -> Zone:
@@ -73,20 +80,32 @@ class Zone:
         point = ((x1 + x2) / 2, y2) if anchor == "bottom_center" else ((x1 + x2) / 2, (y1 + y2) / 2)
         return cv2.pointPolygonTest(self._poly, (float(point[0]), float(point[1])), False) >= 0
 
-    def observe(self, key: tuple[int, bool], inside_now: bool) -> bool:
-        """Feed one observation of (track id, any-overlap mode); return its membership after inertia."""
-        inside, streak = self._state.get(key, (False, 0))
+    def observe(self, key: tuple[int, bool], inside_now: bool, now: float | None = None,
+                first_seen: float | None = None) -> bool:
+        """Feed one observation of (track id, as-gear mode); return its membership after inertia.
+        `now`: the observation's time; `first_seen`: when the track began (a new key's streak
+        starts there)."""
+        new = key not in self._state
+        inside, streak, last, start, since = self._state.get(key, (False, 0, None, None, None))
         if inside_now == inside:
-            streak = 0
+            streak, start = 0, None
         else:
+            if streak == 0:
+                start = first_seen if new and first_seen is not None else now
             streak += 1
-            if streak >= self.config.inertia_frames:
-                inside, streak = inside_now, 0
-        self._state[key] = (inside, streak)
+            sparse = now is not None and last is not None and now - last >= SPARSE_S
+            if streak >= self.config.inertia_frames or sparse:
+                inside, streak, since = inside_now, 0, start
+        self._state[key] = (inside, streak, now, start, since)
         return inside
 
     def membership(self, key: tuple[int, bool]) -> bool:
-        return self._state.get(key, (False, 0))[0]
+        return self._state.get(key, (False,))[0]
+
+    def inside_since(self, key: tuple[int, bool]) -> float | None:
+        """Since when the key has been inside (None when not inside or not known)."""
+        state = self._state.get(key)
+        return state[4] if state is not None and state[0] else None
 
     def forget(self, live_ids: set[int]) -> None:
         self._state = {k: v for k, v in self._state.items() if k[0] in live_ids}

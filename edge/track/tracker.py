@@ -4,6 +4,17 @@ Stable ids across short occlusions and missed detections: a track that goes unse
 `max_lost_s` and picked up again where its motion model says it should be.  A track that the
 motion gate did not look at is not "missed" (nobody looked), so objects that stand still keep
 their ids between re-checks.  Each track knows whether it is stationary.
+
+Two kinds of look are not equal evidence of absence (docs/rules.md, "Track keeping"):
+
+- a zoomed crop can under-score what the whole frame finds (a dark boat at night, a stall being set
+  up): a crop look that misses a track whose latest hit came from a whole-frame look does not count
+  as a miss; the next whole-frame look decides (the gate makes one every `recheck_s`);
+- a stationary object hidden behind a track in front of it (a truck stopping before a parked car)
+  is not missing: it is kept for up to `occlusion_hold_s` while it stays covered.
+
+Weak detections (low_score..high_score) keep any existing track alive, tentative or lost, where they
+overlap it; they never start one.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from ..detect.detections import Detections
 from .kalman import BoxKalman, warp_point
 
 STEADY_SHARE = 0.75  # of a stationary track's recent centres must be near their median
+SPARSE_S = 1.0  # a track last seen this long ago is matched by closeness, not by its predicted box
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class TrackerConfig:
     low_match_iou: float = 0.4  # ... and a weak one
     confirm_hits: int = 2  # hits before a new track is reported
     max_lost_s: float = 4.0  # forget a track unseen this long (while the detector was looking)
+    occlusion_hold_s: float = 120.0  # keep a stationary track hidden behind a nearer one this long
     stationary_window_s: float = 4.0  # how long a track must hold still to be stationary
     stationary_tolerance: float = 0.2  # in box sizes: how far its centre may wander meanwhile
 
@@ -85,9 +98,12 @@ class Track:
     missed_looks: int = 0  # how many times since then it looked and did not find it
     kalman: BoxKalman | None = None
     centres: deque = field(default_factory=lambda: deque(maxlen=200))
+    last_hits: deque = field(default_factory=lambda: deque(maxlen=3))  # the last sightings (same items)
     stationary: bool = False
     still_since: float | None = None  # start of the current stationary spell
     last_box: np.ndarray | None = None  # the latest matched detection
+    last_hit_full: bool = False  # the latest hit came from a whole-frame look (crops may under-score it)
+    hidden: bool = False  # missed while covered by a nearer track in this frame (occlusion)
 
     @property
     def box(self) -> tuple[float, float, float, float]:
@@ -144,28 +160,43 @@ class Tracker:
 
         # 1. confident detections against every track, by overlap with where the track should be;
         associate(list(free), high, iou_matrix, cfg.match_iou)
-        # 2. weak detections keep visible confirmed tracks alive (a person half behind a tree);
-        associate([t for t in free if confirmed(t) and self.tracks[t].visible], low, iou_matrix, cfg.low_match_iou)
-        # 3. a track lost behind something is picked up near where it was, even if it moved on.
-        associate([t for t in free if confirmed(t) and not self.tracks[t].visible], high, centre_closeness, 0.2)
+        # 2. weak detections keep known tracks alive where they overlap them (a person half behind a
+        #    tree, a boat a crop under-scores), and confirm a tentative one where it was just seen;
+        associate(list(free), low, iou_matrix, cfg.low_match_iou)
+        # 3. a track lost behind something, or only seen on sparse whole-frame looks, is picked up near
+        #    where it was, even if it moved on;
+        associate([t for t in free if (confirmed(t) and not self.tracks[t].visible)
+                   or now - self.tracks[t].last_seen > SPARSE_S], high, centre_closeness, 0.2)
+        # 4. ... and a lost stationary one by a weak detection close to where it stands.
+        associate([t for t in free if self.tracks[t].stationary and not self.tracks[t].visible], low,
+                  centre_closeness, 0.5)
 
+        whole = detections.coverage is None
         for t, d in matched.items():
             self._hit(self.tracks[t], detections, d, now)
+            self.tracks[t].last_hit_full = whole
+        hit_now = [self.tracks[t] for t in matched]
         for t in free:  # missed only where the detector looked
             track = self.tracks[t]
-            if detections.covers(track.box):
-                track.missed_looks += 1
-                if track.missed_since is None:
-                    track.missed_since = now
+            track.hidden = False
+            if not detections.covers(track.box):
+                continue
+            if not whole and track.last_hit_full:
+                continue  # a crop missed what the whole frame found: wait for the next whole look
+            track.last_hit_full = False
+            track.hidden = track.stationary and self._covered_by(track, hit_now)
+            track.missed_looks += 1
+            if track.missed_since is None:
+                track.missed_since = now
         for d in high:  # confident detections nobody claimed start new tracks
             self._start(detections, d, now)
 
         self.tracks = [t for t in self.tracks if not self._expired(t, now)]
         for track in self.tracks:
             was = track.stationary
-            track.stationary = self._is_stationary(track, now)
+            track.stationary, since = self._is_stationary(track, now)
             if track.stationary and not was:  # it has held still for the whole window already
-                track.still_since = max(track.first_seen, now - cfg.stationary_window_s)
+                track.still_since = max(track.first_seen, since)
             elif not track.stationary:
                 track.still_since = None
         return self.confirmed()
@@ -179,6 +210,12 @@ class Tracker:
                 if p is not None:
                     moved.append((t, p[0], p[1], size))
             track.centres = moved
+            hits = deque(maxlen=track.last_hits.maxlen)
+            for t, x, y, size in track.last_hits:
+                p = warp_point(h, x, y)
+                if p is not None:
+                    hits.append((t, p[0], p[1], size))
+            track.last_hits = hits
 
     def confirmed(self) -> list[Track]:
         return [t for t in self.tracks if t.hits >= self.config.confirm_hits]
@@ -186,8 +223,9 @@ class Tracker:
     def _start(self, detections: Detections, d: int, now: float) -> None:
         box = detections.boxes[d].astype(np.float64)
         track = Track(next(self._ids), detections.classes[detections.class_ids[d]], float(detections.scores[d]),
-                      now, now, kalman=BoxKalman(box), last_box=box)
+                      now, now, kalman=BoxKalman(box), last_box=box, last_hit_full=detections.coverage is None)
         track.centres.append((now, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1])))
+        track.last_hits.append(track.centres[-1])
         self.tracks.append(track)
 
     def _hit(self, track: Track, detections: Detections, d: int, now: float) -> None:
@@ -200,26 +238,49 @@ class Tracker:
         track.score = 0.7 * track.score + 0.3 * float(detections.scores[d])
         track.last_box = box
         track.centres.append((now, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, max(box[2] - box[0], box[3] - box[1])))
+        track.last_hits.append(track.centres[-1])
+
+    @staticmethod
+    def _covered_by(track: Track, others: list[Track]) -> bool:
+        """Whether a track seen in this frame covers most of `track` and stands nearer the camera
+        (its box reaches lower in the picture): what is behind it cannot be seen, not gone."""
+        x1, y1, x2, y2 = track.box
+        area = max((x2 - x1) * (y2 - y1), 1e-9)
+        for o in others:
+            if o is track:
+                continue
+            a1, b1, a2, b2 = o.box
+            w, h = min(x2, a2) - max(x1, a1), min(y2, b2) - max(y1, b1)
+            if w > 0 and h > 0 and w * h / area >= 0.5 and b2 >= y2 - 0.1 * (y2 - y1):
+                return True
+        return False
 
     def _expired(self, track: Track, now: float) -> bool:
         if track.missed_since is None:
             return False
         if track.hits < self.config.confirm_hits:
             return True  # a tentative track that missed once was probably noise
+        if track.hidden and now - track.missed_since < self.config.occlusion_hold_s:
+            return False  # parked behind something that stopped in front of it
         # Gone only when looked for more than once, over max_lost_s: one unlucky look at a
         # stationary object between re-checks does not end it.
         return track.missed_looks >= 2 and now - track.missed_since >= self.config.max_lost_s
 
-    def _is_stationary(self, track: Track, now: float) -> bool:
+    def _is_stationary(self, track: Track, now: float) -> tuple[bool, float]:
         """Most of the window's centres near their median: a person or tree passing in front of a
         parked van (its box shrinks for a few frames) does not make it move."""
         cfg = self.config
+        since = now - cfg.stationary_window_s
         if now - track.first_seen < cfg.stationary_window_s:
-            return False
-        recent = [c for c in track.centres if c[0] >= now - cfg.stationary_window_s]
+            return False, since
+        recent = [c for c in track.centres if c[0] >= since]
         if len(recent) < 2:
-            return track.stationary  # not looked at lately: it has not been seen moving either
+            if track.stationary or len(track.last_hits) < 2:
+                return track.stationary, since  # not looked at lately: it has not been seen moving either
+            # Seen only on sparse looks (crops miss it): its last few sightings at one place say it stands.
+            recent = list(track.last_hits)
+            since = recent[0][0]
         xy = np.array([(c[1], c[2]) for c in recent])
         size = float(np.median([c[3] for c in recent]))
         off = np.abs(xy - np.median(xy, axis=0)).max(axis=1)
-        return bool(np.mean(off <= cfg.stationary_tolerance * size / 2) >= STEADY_SHARE)
+        return bool(np.mean(off <= cfg.stationary_tolerance * size / 2) >= STEADY_SHARE), since

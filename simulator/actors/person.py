@@ -66,8 +66,18 @@ class Person(Actor):
         amp = min(speed / 1.3, 1.6) * 0.42 if moving else 0.0
         phase = self.phase0 + 2 * math.pi * self.path.metres(t) / self.stride
         sa = shadow_alpha(ctx.lighting)
-        if sa:
+        wading = self.spec.wading_depth_m * ppm
+        water = None
+        if wading > 0:  # the water's colour beside the legs, before anyone draws over it
+            wx = int(min(max(x + 0.6 * hp, 0), cv.w - 1))
+            wy = int(min(max(y - 0.5 * wading, 0), cv.h - 1))
+            water = tuple(int(c) for c in cv.img[wy, wx])
+        elif sa:
             cv.shadow(x, y, 0.16 * hp, 0.035 * hp, sa)
+        if self.spec.shelter != "none":
+            draw_shelter(cv, x, y, ppm, self.spec.shelter, self.rod_side, ctx)
+        if in_intervals(t, self.spec.packed_rod) and not rod:
+            self._packed(cv, x, y, hp, f if view == "side" else 1)
         arms = "rod" if rod else "swing"
         rod_first = rod and view == "back"
         hand = None
@@ -80,6 +90,19 @@ class Person(Actor):
         if rod and not rod_first:
             side = f if view == "side" else self.rod_side
             self._rod(cv, h2, hp, t, ctx, side)
+        if water is not None:  # legs below the waterline: hidden (scenery keeps them out of the box)
+            cv.scenery()
+            cv.rect(x - 0.3 * hp, y - wading, x + 0.3 * hp, y + 1, water)
+            cv.ellipse((x, y - wading), (0.22 * hp, 0.03 * hp), tuple(min(255, c + 25) for c in water), th=1)
+            cv.image_only()
+
+    def _packed(self, cv: Canvas, x: float, y: float, hp: float, f: int) -> None:
+        """A rod bag slung on the back: a long tube, not a rod at hand (scenery, not labelled)."""
+        cv.scenery()
+        a, b = (x - f * 0.12 * hp, y - 0.3 * hp), (x + f * 0.05 * hp, y - 1.05 * hp)
+        cv.line(a, b, (40, 70, 50), max(3.0, 0.06 * hp))
+        cv.line(b, (b[0] + f * 0.01 * hp, b[1] - 0.03 * hp), (30, 30, 30), max(3.0, 0.065 * hp))
+        cv.image_only()
 
     def _hands_back(self, x: float, y: float, hp: float, pose: str) -> tuple[float, float]:
         v = 0.42 if pose == "sit" else 0.56
@@ -92,12 +115,16 @@ class Person(Actor):
         length = self.rod_len * hp_stand
         el = self.rod_elev + math.radians(2.0) * math.sin(2 * math.pi * t / 4.5 + self.rod_sway)
         dx, dy = side * math.cos(el), -math.sin(el)
+        aim = self.spec.rod_aim
+        if aim != "side":  # toward or away from the camera: foreshortened, mostly up in the picture
+            dx *= 0.25
+            dy *= 0.75 if aim == "away" else 0.55
         butt = (hand[0] - dx * 0.12 * length, hand[1] - dy * 0.12 * length)
         tip = (butt[0] + dx * length, butt[1] + dy * length + 0.07 * length)
         mid = (butt[0] + dx * length * 0.5, butt[1] + dy * length * 0.5)
         pts = bezier(butt, mid, tip, 13)
         t0 = max(4.5 * k, 0.055 * hp)
-        t1 = max(1.6 * k, 0.016 * hp)
+        t1 = max(1.6 * k, 0.016 * hp) * (2.2 if aim == "toward" else 1.0)  # the near tip looks thicker
         cv.begin("fishing_rod", f"{self.id}.rod")
         n = len(pts) - 1
         for i in range(n):
@@ -120,3 +147,19 @@ class Person(Actor):
         cv.line(tip, (fx, fy + bob), (205, 205, 205), 1, mark=False)
         cv.circle((fx, fy + bob), max(2.0 * k, 0.012 * hp), (30, 60, 235), mark=False)
         cv.ellipse((fx, fy + 2 * k), (7 * k, 2 * k), (200, 200, 195), th=1, mark=False)
+
+
+def draw_shelter(cv: Canvas, x: float, y: float, ppm: float, kind: str, side: int, ctx: Ctx) -> None:
+    """An angler's umbrella (a canopy on a pole, behind them) or a small dome tent beside them."""
+    cv.scenery()
+    if kind == "umbrella":
+        top = (x - side * 0.4 * ppm, y - 2.0 * ppm)
+        cv.line((x - side * 0.2 * ppm, y), top, (90, 90, 90), max(1.5, 0.03 * ppm))
+        cv.ellipse((top[0], top[1] + 0.15 * ppm), (1.1 * ppm, 0.45 * ppm), (40, 110, 40), a0=180, a1=360)
+        cv.line((top[0] - 1.1 * ppm, top[1] + 0.15 * ppm), (top[0] + 1.1 * ppm, top[1] + 0.15 * ppm),
+                (30, 80, 30), max(1.5, 0.03 * ppm))
+    else:
+        c = (x - side * 1.3 * ppm, y)
+        cv.ellipse(c, (1.0 * ppm, 1.1 * ppm), (60, 120, 170), a0=180, a1=360)
+        cv.ellipse((c[0], c[1] - 0.05 * ppm), (0.3 * ppm, 0.6 * ppm), (30, 50, 70), a0=180, a1=360)
+    cv.image_only()

@@ -186,6 +186,8 @@ class AerialRenderer:
                 items.append((-a.depth(t, view), a.id, a))
             for *_, a in sorted(items, key=lambda it: it[:2]):
                 a.draw(cv, t, view, self.ctx)
+        if self.scenario.world.trees:
+            self._canopies(cv, view)
         gain = gain_at(t, self.scenario.light_changes)
         if abs(gain - 1.0) > 1e-3:
             cv2.convertScaleAbs(img, dst=img, alpha=gain)
@@ -197,6 +199,26 @@ class AerialRenderer:
             cv2.subtract(img, neg[oy: oy + h, ox: ox + w], dst=img)
         labels = cv.labels() if actors else []
         return RenderedFrame(index, t, img, labels)
+
+    def _canopies(self, cv: Canvas, view: View) -> None:
+        """Hand-placed trees: crowns drawn at their height over whatever stands below (scenery, so
+        the labels of people under them shrink or go)."""
+        frame = self.scenario.frame
+        cv.scenery()
+        for k, tree in enumerate(self.scenario.world.trees):
+            e, n = frame.to_enu(*tree.at)
+            uv = view.uv([(e, n, tree.height_m)])[0]
+            if np.isnan(uv).any():
+                continue
+            r = tree.radius_m * view.ppm((e, n, tree.height_m))
+            rng = stable_rng(self.seed, "canopy", k)
+            base = (38, 84, 46) if self.lighting != "night" else (70, 70, 70)
+            cv.circle((uv[0], uv[1]), r * 0.8, base)
+            for _ in range(9):
+                a, d = rng.uniform(0, 2 * np.pi), r * 0.5 * np.sqrt(rng.random())
+                shade = tuple(int(c * rng.uniform(0.85, 1.3)) for c in base)
+                cv.circle((uv[0] + d * np.cos(a), uv[1] + d * np.sin(a)), r * rng.uniform(0.35, 0.55), shade)
+        cv.image_only()
 
     def _sky(self, img: np.ndarray, top: int) -> None:
         """Sky above the horizon: haze at the horizon fading to the sky colour at the top."""

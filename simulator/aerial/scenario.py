@@ -102,6 +102,7 @@ class World(_Model):
     path: Polygon | None = None
     zones: dict[str, Polygon] = {}  # further named geofences (not drawn)
     clutter: float = Field(default=1.0, ge=0, le=3)  # density of trees and bushes
+    trees: list[Canopy] = []  # trees placed by hand, drawn over the actors under them
 
     @field_validator("origin")
     @classmethod
@@ -123,6 +124,20 @@ class World(_Model):
         if self.path is not None:
             out["path"] = self.path
         return out | dict(self.zones)
+
+
+class Canopy(_Model):
+    """A tree whose crown spreads over the ground at [lat, lon]: it hides whoever stands under it."""
+
+    at: LatLon
+    radius_m: float = Field(default=3.0, gt=0.5, le=12)
+    height_m: float = Field(default=6.0, gt=1, le=30)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: LatLon) -> LatLon:
+        _check_latlon(*v, "at")
+        return v
 
 
 class TelemetryNoise(_Model):

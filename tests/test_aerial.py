@@ -23,6 +23,9 @@ from simulator.scenario import ScenarioError, load_scenario, parse_scenario, shi
 ORIGIN = (29.61, 119.04)
 FRAME = LocalFrame(*ORIGIN)
 DRONE = shipped_scenarios(aerial=True)
+# The three drone scenarios of the drone brief (altitude, pitch, duration); later ones test other things
+# (trees over actors, two anglers close together) and keep only the format's own limits.
+BRIEF = [p for p in DRONE if p.stem in ("drone_day_bank_angler", "drone_day_boat_loiter", "drone_dusk_bank_survey")]
 
 
 def ll(e: float, n: float) -> str:
@@ -107,10 +110,10 @@ def frame_hash(img: np.ndarray) -> str:
 
 
 def test_shipped_drone_scenarios_validate_and_fit_the_brief():
-    assert 2 <= len(DRONE) <= 3 and all(p.stem.startswith("drone_") for p in DRONE)
+    assert len(BRIEF) == 3 and all(p.stem.startswith("drone_") for p in DRONE)
     assert not set(DRONE) & set(shipped_scenarios()), "fixed-camera listing keeps its own scenarios"
     kinds = set()
-    for path in DRONE:
+    for path in BRIEF:
         sc = load_scenario(path)
         assert path.read_text().startswith("#") and sc.name == path.stem and sc.site == "reservoir_aerial"
         assert 120 <= sc.duration_s <= 180 and sc.fps == 5
@@ -342,10 +345,15 @@ def test_shipped_truth_is_in_view_and_violating():
         sc = load_scenario(path)
         r = Renderer(sc)
         rep = report(r)
+        hidden = bool(sc.world.trees)  # trees drawn over actors: seen for part of their time in frame
         for tr in sc.truth:
             for aid in tr.actors:
                 spans = rep["actors"][aid][f"{tr.kind}@{tr.zone}"]
-                assert any(abs(a - tr.start_s) <= 0.5 and abs(b - tr.end_s) <= 0.5 for a, b in spans), (path.name, spans)
+                if hidden:  # the truth is when the offender can be seen: inside its time in the frame
+                    assert any(a - 0.5 <= tr.start_s < tr.end_s <= b + 0.5 for a, b in spans), (path.name, spans)
+                else:
+                    assert any(abs(a - tr.start_s) <= 0.5 and abs(b - tr.end_s) <= 0.5 for a, b in spans), \
+                        (path.name, spans)
         # look-alikes: no other actor violates for long while in view
         for aid, row in rep["actors"].items():
             if any(aid in tr.actors for tr in sc.truth):

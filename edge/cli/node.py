@@ -142,6 +142,18 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _claim_state_dir(state_dir: Path) -> str | None:
+    """Create and lock the state folder (one node per folder); the one-line problem, or None."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        lock_state_dir(state_dir)
+    except StateDirBusy as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir"
+    return None
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
@@ -168,13 +180,9 @@ def run_dock(profile, args: argparse.Namespace, stop: threading.Event) -> int:
     from ..watchdog import Watchdog
 
     state_dir = resolve_state_dir(args)
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        lock_state_dir(state_dir)
-    except StateDirBusy as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir")
+    problem = _claim_state_dir(state_dir)
+    if problem:
+        return _fail(problem)
     key_path = state_dir / "keys" / "node.key"
     try:
         key = load_private_key(key_path)
@@ -285,13 +293,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem:
         return _fail(problem)
     state_dir = resolve_state_dir(args, profile)
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        lock_state_dir(state_dir)
-    except StateDirBusy as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir")
+    problem = _claim_state_dir(state_dir)
+    if problem:
+        return _fail(problem)
     try:
         stage = build_detection(profile)
     except ModelError as exc:

@@ -29,7 +29,7 @@ NODES = ["node1", "node2", "node3"]
 # One fault of every kind across three nodes: node1 reservoir (sim), node2 market (RTSP camera),
 # node3 reservoir (sim, evidence on a small tmpfs).
 SPEC = ("partition:node3@12+12,camera_loss:node2@15+10,disk_full:node3@28+25,broker_restart@38+3,"
-        "kill:node1@46+3,stall:node2@52+12,broker_kill@66+3,hub_restart@72+5")
+        "kill:node1@46+3,stall:node2@52+12,broker_kill@58+3,hub_restart@63+5")
 
 
 # --- the SPEC -----------------------------------------------------------------------------------------

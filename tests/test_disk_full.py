@@ -4,6 +4,7 @@ last line of the lifecycle log never blocks the next start, and the link's threa
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -37,12 +38,21 @@ def small_disk(tmp_path):
 
 
 def fill(disk: Path, leave: int) -> None:
-    """Fill the disk until `leave` bytes are free."""
+    """Fill the disk until about `leave` bytes are free. Written in chunks, because threads under test
+    write to the same disk meanwhile: the last chunk may not fit, and a full disk is the point."""
     free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
-    with open(disk / "filler", "wb") as f:
-        f.write(b"\0" * max(0, free - leave))
-        f.flush()
-        os.fsync(f.fileno())
+    todo = max(0, free - leave)
+    chunk = b"\0" * (256 * 1024)
+    with open(disk / "filler", "ab") as f:
+        try:
+            while todo > 0:
+                f.write(chunk[:todo])
+                todo -= min(todo, len(chunk))
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
 
 
 def test_a_full_disk_keeps_alerts_signed_and_chained(tmp_path, small_disk):

@@ -184,3 +184,34 @@ def test_listen_started_before_its_broker_waits_for_it(tmp_path):
     finally:
         listener.kill()
         broker.stop()
+
+
+def test_a_hub_that_starts_makes_the_nodes_resend_at_once_not_after_their_back_off(tmp_path):
+    """The receipt back-off here is 10 minutes: only the hub's start announcement can bring the
+    messages the away hub never stored to `edge-hub listen` within the test."""
+    broker = Broker(tmp_path / "broker").start()
+    away = ReceiptingHub(broker).wait_ready()
+    away.receipting = False  # the broker takes the messages for this subscriber; nobody stores them
+    slow = "receipt_timeout_s = 600\nreceipt_max_s = 600"
+    link = NodeLink(load_profile(write_profile(tmp_path, broker, extra=slow)), tmp_path / "state", "test").start()
+    db = tmp_path / "hub.db"
+    listener = None
+    try:
+        for i in range(3):
+            link.publish_alert({"id": f"v{i}", "node": "n1", "stage": "alert"})
+        assert wait(lambda: link.outbox.awaiting() == 3, 10), "acknowledged by the broker, kept"
+        listener = subprocess.Popen([str(BIN / "edge-hub"), "listen", "--broker", broker.address, "--db", str(db),
+                                     "--duration", "60"], cwd=REPO, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        assert wait(lambda: link.outbox.depth() == 0, 30), "the hub's start did not bring the messages again"
+        assert link.outbox.resent >= 3
+    finally:
+        link.stop()
+        away.close()
+        if listener is not None:
+            listener.send_signal(signal.SIGTERM)
+            listener.communicate(timeout=20)
+        broker.stop()
+    store = AlertStore(db)
+    assert {m["id"] for m in store.messages()} == {"v0", "v1", "v2"}
+    store.close()

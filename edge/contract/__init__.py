@@ -14,7 +14,8 @@ from .messages import (
     Status,
     TaskState,
 )
-from .receipt import Receipt, ReceiptItem, receipt_topic
+from .receipt import HubBoot, Receipt, ReceiptItem, hub_boot_announcement, hub_boot_topic, receipt_topic
 
-__all__ = ["CmdResult", "CommandEnvelope", "LifecycleMessage", "OfficerPosition", "OfficerTask", "Receipt",
-           "ReceiptItem", "Stats", "Status", "TaskState", "receipt_topic"]
+__all__ = ["CmdResult", "CommandEnvelope", "HubBoot", "LifecycleMessage", "OfficerPosition", "OfficerTask",
+           "Receipt", "ReceiptItem", "Stats", "Status", "TaskState", "hub_boot_announcement", "hub_boot_topic",
+           "receipt_topic"]

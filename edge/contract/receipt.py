@@ -6,10 +6,19 @@ hub publishes a `Receipt` on `{prefix}/{node}/receipt` (QoS 1, not retained) nam
 message by its violation `id` and `stage`, batched.  The topic is ACL-protected: only the hub's own
 broker identity may publish on it, and each node may read only its own.  Delivery of receipts is at
 least once too: a node ignores items it no longer holds.
+
+A node backs off between sends of a message that waits for its receipt (15 s, doubling up to 5
+min), so a hub that was away would otherwise hear of what it missed minutes late.  Therefore every
+process of the hub that stores lifecycle messages announces its start: a retained `HubBoot` on
+`{prefix}/hub/boot` (published on every connect, with the same `boot` id for the life of the
+process).  A node that sees a `boot` it has not seen yet sends everything awaiting a receipt again at
+once.  ("hub" is a reserved node id, so the topic is never a node's.)
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,3 +50,22 @@ class Receipt(BaseModel):
 
 def receipt_topic(prefix: str, node: str) -> str:
     return f"{prefix}/{node}/receipt"
+
+
+class HubBoot(BaseModel):
+    """`{prefix}/hub/boot` (retained): a hub process that stores lifecycle messages has started."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    boot: str = Field(min_length=1, max_length=64, description="new for every start of a hub process")
+    ts: str = Field(description="ISO 8601 time the process started, with its UTC offset")
+
+
+def hub_boot_topic(prefix: str) -> str:
+    return f"{prefix}/hub/boot"
+
+
+def hub_boot_announcement(prefix: str) -> tuple[str, bytes]:
+    """(topic, payload) of a new start of a hub process: publish it retained at QoS 1 on every connect."""
+    boot = HubBoot(boot=uuid.uuid4().hex, ts=datetime.now(UTC).isoformat(timespec="milliseconds"))
+    return hub_boot_topic(prefix), boot.model_dump_json().encode()

@@ -49,12 +49,14 @@ def parse_broker(text: str) -> tuple[str, int]:
 
 
 def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = False, timeout: float = 10.0,
-            on_message=None, subscriptions: tuple[str, ...] = (), wait_for_broker: bool = False) -> mqtt.Client:
+            on_message=None, subscriptions: tuple[str, ...] = (), wait_for_broker: bool = False,
+            announce: tuple[str, bytes] | None = None) -> mqtt.Client:
     """A connected client with its loop running; raises ConnectionError with one line on failure.
 
     `wait_for_broker` (the hub's services, listen and receive): a broker that cannot be reached yet
     (restarting, or started after the hub) is tried again with the same back-off as a lost
-    connection instead of ending the service; a broker that refuses the credentials still ends it."""
+    connection instead of ending the service; a broker that refuses the credentials still ends it.
+    `announce` (topic, payload) is published retained on every connect (the hub's boot message)."""
     host, port = parse_broker(args.broker)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.client_id or client_id,
                          protocol=mqtt.MQTTv5)
@@ -75,6 +77,8 @@ def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = Fals
         state["rc"] = reason_code
         if not reason_code.is_failure and subscriptions:
             c.subscribe([(t, 1) for t in subscriptions])
+        if not reason_code.is_failure and announce is not None:
+            c.publish(announce[0], announce[1], qos=1, retain=True)
 
     client.on_connect = on_connect
     client.reconnect_delay_set(RECONNECT_INITIAL_S, max(RECONNECT_INITIAL_S,

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from datetime import datetime
 
+from ..contract.receipt import hub_boot_announcement
 from .connection import connect
 from .receipts import ReceiptBatcher
 from .store import AlertStore
@@ -42,7 +43,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
         topics = [f"$share/{args.shared}/{t}" for t in topics]
     try:
         client = connect(args, "edge-hub-listen", persistent=True, subscriptions=tuple(topics),
-                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True)
+                         on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True,
+                         announce=hub_boot_announcement(args.prefix))
     except ConnectionError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2

@@ -262,7 +262,7 @@ class Site:
         for node in self.active_nodes():
             out += [f"user {node}"]
             out += [f"topic write {p}/{node}/{t}" for t in ("status", "alert", "stats", "cmd_result")]
-            out += [f"topic read {p}/{node}/cmd/#", f"topic read {p}/{node}/receipt",
+            out += [f"topic read {p}/{node}/cmd/#", f"topic read {p}/{node}/receipt", f"topic read {p}/hub/boot",
                     "topic write $file-async/#", "topic write $file/#",
                     f"topic read $file-response/{node}", f"topic read $file-response/edge-{node}", ""]
         return "\n".join(out)
@@ -275,6 +275,7 @@ class Site:
             f"topic read {p}/#",
             f"topic write {p}/+/cmd/#",
             f"topic write {p}/+/receipt",
+            f"topic write {p}/hub/boot",
             f"topic write {p}/+/status",
             f"topic write {p}/officer/+/task",
             "topic read $file-async/#",

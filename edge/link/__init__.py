@@ -12,7 +12,7 @@ from pathlib import Path
 import apsw
 
 from ..config import Profile
-from ..contract import Receipt
+from ..contract import HubBoot, Receipt
 from ..crypto import KeyFileError, load_public_key
 from .commands import Command, CommandRefused, CommandRouter, CommandVerifier, NonceCache, envelope_id
 from .mqtt import LinkSettings, MqttLink, iso_now
@@ -78,6 +78,9 @@ class NodeLink:
         client_id = cfg.client_id or f"edge-{profile.node.id}"
         self.upload_store: UploadStore | None = None
         subscriptions = [self.topics.commands, self.topics.receipt]
+        if cfg.receipts:
+            subscriptions.append(self.topics.hub_boot)
+        self._hub_boots: set[str] = set()  # the hub starts seen (edge.contract.receipt.HubBoot)
         if profile.upload.enabled:
             subscriptions.append(f"$file-response/{client_id}")
         settings = LinkSettings(
@@ -177,6 +180,9 @@ class NodeLink:
         if topic == self.topics.receipt:
             self._on_receipt(payload)
             return
+        if topic == self.topics.hub_boot:
+            self._on_hub_boot(payload)
+            return
         name = self.topics.command_name(topic)
         if name is None:
             return
@@ -218,6 +224,25 @@ class NodeLink:
             self.outbox.receipt([f"{item.id}:{item.stage}" for item in receipt.items])
         except (apsw.Error, OSError) as exc:  # kept: the receipt comes again with the next send
             log.error("link: cannot apply a receipt (%s); the messages stay and are sent again", exc)
+
+    def _on_hub_boot(self, payload: bytes) -> None:
+        """A hub process started (or this node just connected and reads the retained start): whatever
+        waits for a receipt goes again now rather than after its back-off, since that hub may have
+        missed the receipts or the messages."""
+        try:
+            boot = HubBoot.model_validate_json(payload)
+        except ValueError as exc:
+            log.warning("link: ignored a malformed hub start message: %s", str(exc).splitlines()[0])
+            return
+        if boot.boot in self._hub_boots:
+            return
+        first = not self._hub_boots
+        self._hub_boots.add(boot.boot)
+        waiting = self.outbox.awaiting()
+        if not first or waiting:
+            log.info("link: the hub (re)started at %s; %d message(s) awaiting its receipt go again now",
+                     boot.ts, waiting)
+        self.mqtt.resend_all()
 
     def health(self) -> list[str]:
         """What is wrong with the link's threads now (empty: healthy)."""

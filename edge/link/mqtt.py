@@ -106,7 +106,7 @@ class MqttLink:
         self._refill_at = max(1, settings.inflight)  # free room worth a read of the outbox
         self._pump_lock = threading.Lock()  # _inflight, _sent_upto, _acked: either thread, one at a time
         self._next_resend = 0.0
-        self._session_lost = False  # the broker came back without our session: resend what awaits a receipt
+        self._resend_now = False  # session lost or hub restarted: resend what awaits a receipt at once
         self.problems: dict[str, str] = {}  # thread name -> what is wrong with it now (empty: healthy)
         self.client = self._make_client()
 
@@ -279,12 +279,17 @@ class MqttLink:
             self.refresh_status()
         return True
 
+    def resend_all(self) -> None:
+        """Send everything awaiting a receipt again at the next turn (the hub restarted)."""
+        self._resend_now = True
+        self.outbox.wake()
+
     def _pump(self, refill_at: int = 1) -> None:
         with self._pump_lock:
             self._settle()
             if self.connected.is_set():
-                if self._session_lost:
-                    self._session_lost = False
+                if self._resend_now:
+                    self._resend_now = False
                     self.outbox.due_now()
                     self._next_resend = 0.0
                 self._fill(refill_at)
@@ -366,7 +371,7 @@ class MqttLink:
         log.info("link: connected to %s:%d (session %s)", self.settings.host, self.settings.port,
                  "resumed" if flags.session_present else "new")
         if not flags.session_present and self.connects > 1:
-            self._session_lost = True  # the broker forgot us: what it acknowledged may be gone too
+            self._resend_now = True  # the broker forgot us: what it acknowledged may be gone too
         client.publish(self.topics.status, self._status_payload("online"), qos=1, retain=True)
         for topic in self.settings.subscriptions:
             client.subscribe(topic, qos=1)

@@ -35,6 +35,11 @@ class Topics:
         return self._t("receipt")
 
     @property
+    def hub_boot(self) -> str:
+        """The hub's retained start announcement (edge.contract.receipt.HubBoot): not below the node."""
+        return f"{self.prefix}/hub/boot"
+
+    @property
     def commands(self) -> str:
         """The subscription filter for every command to this node."""
         return self._t("cmd/+")

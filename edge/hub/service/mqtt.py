@@ -40,6 +40,7 @@ class Session:
     def __init__(self, config: BrokerSection, subscriptions: list[tuple[str, int]], *, client_id: str | None = None):
         self.config = config
         self.subscriptions = subscriptions
+        self.announce: tuple[str, bytes] | None = None  # published retained on every connect (hub boot)
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.connected = threading.Event()
         self._stopping = False
@@ -68,6 +69,8 @@ class Session:
 
         nodelay(client)
         client.subscribe(self.subscriptions)
+        if self.announce is not None:
+            client.publish(self.announce[0], self.announce[1], qos=1, retain=True)
         self.connected.set()
         log.info("broker: connected (%s)", ", ".join(t for t, _ in self.subscriptions))
 

@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 
+from ...contract.receipt import hub_boot_announcement
 from ...crypto import KeyFileError, load_private_key
 from ...watchdog import Watchdog
 from . import events
@@ -69,6 +70,7 @@ class HubService:
         # Never on a shared subscription: mosquitto delivers no $-topic there (see [evidence] receive).
         files = [("$file-async/#", 1), ("$file/#", 1)] if c.evidence.receive else []
         self.session.subscriptions = self.ingest.subscriptions() + files
+        self.session.announce = hub_boot_announcement(c.hub.prefix)  # nodes resend what awaits a receipt
         from ..receive import Receiver
 
         self.receiver = Receiver(self.evidence_root, node_keys, self.key,

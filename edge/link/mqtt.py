@@ -64,6 +64,7 @@ class LinkSettings:
     reconnect_initial_s: float = 1.0
     reconnect_max_s: float = 60.0
     subscriptions: list[str] = field(default_factory=list)
+    tcp_congestion: str = ""  # e.g. "bbr"; "" leaves the system's default
 
 
 def nodelay(client: mqtt.Client) -> None:
@@ -71,6 +72,21 @@ def nodelay(client: mqtt.Client) -> None:
     sock = client.socket()
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def congestion_control(client: mqtt.Client, name: str) -> str | None:
+    """Ask for a TCP congestion control on the connection; returns why not, or None when it is set.
+
+    Linux lets any process choose one listed in net.ipv4.tcp_allowed_congestion_control (root may
+    load others); elsewhere, or when the kernel has no such module, the system default stays."""
+    sock = client.socket()
+    if not name or sock is None or not hasattr(socket, "TCP_CONGESTION"):
+        return None if not name else "not supported here"
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, name.encode())
+    except (OSError, AttributeError) as exc:
+        return getattr(exc, "strerror", None) or str(exc)
+    return None
 
 
 def iso_now() -> str:
@@ -108,6 +124,7 @@ class MqttLink:
         self._next_resend = 0.0
         self._resend_now = False  # session lost or hub restarted: resend what awaits a receipt at once
         self.problems: dict[str, str] = {}  # thread name -> what is wrong with it now (empty: healthy)
+        self._cc_warned = False
         self.client = self._make_client()
 
     # --- set-up -----------------------------------------------------------------------------
@@ -365,6 +382,11 @@ class MqttLink:
             log.error("link: %s", self.last_error)
             return
         nodelay(client)
+        problem = congestion_control(client, self.settings.tcp_congestion)
+        if problem is not None and not self._cc_warned:
+            self._cc_warned = True
+            log.info("link: TCP congestion control %r not available (%s); the system's default is used",
+                     self.settings.tcp_congestion, problem)
         self.connects += 1
         self._connected_at = time.monotonic()
         self._session_up = True

@@ -5,7 +5,7 @@ arrives first), so an alert published now waits behind every evidence byte hande
 and not yet delivered.  The uploader therefore keeps in flight only what the link carries in one
 round trip plus a short queue (`queue_delay_s`, 0.25 s by default):
 
-    window_bytes = rate x (base_rtt + queue_delay_s)
+    window_bytes = rate x (answer_time + queue_delay_s)
 
 which is enough to keep the link busy (goodput) and small enough that an alert waits at most about
 `queue_delay_s` plus the link's one-way delay.  Segments shrink with the rate (an alert cannot
@@ -17,8 +17,8 @@ Both figures come from the receiver's answers (`$file-response`), the way BBR me
   (a delivery-rate sample), the highest of the last `RATE_WINDOW_S`.  The window is always a little
   more than the link carries, so the link stays the bottleneck and the samples measure it; a faster
   link answers sooner and the samples, and with them the window, grow within a few round trips.
-- base round trip: the shortest answer time (minus the segment's own time on the wire) of the last
-  `RTT_WINDOW_S`.  A standing queue would hide it, so every `PROBE_EVERY_S` the uploader lets what
+- answer time: the shortest time from sending a segment to its answer (round trip plus the segment's
+  own time on the wire) of the last `RTT_WINDOW_S`.  A standing queue would hide it, so every `PROBE_EVERY_S` the uploader lets what
   is in flight drain before it sends more (one round trip of idle link, about 1 %).
 
 An operator's `max_bytes_per_s` caps the rate used, for a shared or metered SIM card.
@@ -82,12 +82,13 @@ class LinkPace:
         self.inflight_bytes -= entry.nbytes
         self._delivered += entry.nbytes
         self._delivered_at = now
-        if entry.nbytes >= MIN_SEGMENT // 2 and now > entry.delivered_at:
+        if entry.nbytes < MIN_SEGMENT // 2:  # init, fin, a manifest: no measure of the link's rate
+            return
+        if now > entry.delivered_at:
             _push(self._rates, now, (self._delivered - entry.delivered) / (now - entry.delivered_at), RATE_WINDOW_S)
-        # The segment's own time on the wire is not round trip; the first few rate samples are too
-        # rough to take it off (small commands, init and fin, have none).
-        wire = entry.nbytes / self.rate() if len(self._rates) >= 4 else 0.0
-        _push(self._rtts, now, max(0.001, now - entry.at - wire), RTT_WINDOW_S)
+        # A segment's answer time: the round trip plus its own time on the wire (plus any queue ahead of
+        # it, which the periodic drain lets the minimum see without).
+        _push(self._rtts, now, now - entry.at, RTT_WINDOW_S)
 
     def forget(self) -> None:
         """What was in flight will not be answered (a new file, a reconnect): stop counting it."""

@@ -97,6 +97,7 @@ class Uploader:
         self._thread: threading.Thread | None = None
         self._problem: str | None = None  # what keeps the thread from working now, if anything
         self.bytes_sent = 0  # segment payload bytes handed to the broker, resends included
+        self.bytes_confirmed = 0  # segment bytes the receiver confirmed
         self.files_done = 0
         self.files_missing = 0
         self.publishes = 0  # every command and segment published (init, segments, fin)
@@ -290,6 +291,7 @@ class Uploader:
                     return self._fin_outcome(job, response)
                 elif code == RC_SUCCESS:
                     confirmed.append((offset, length))
+                    self.bytes_confirmed += length
                 elif code == RC_CANCEL:
                     keep()
                     return "retry"

@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from simulator.broker import find_tool  # noqa: E402
 from simulator.netrig import HUB_ADDR, NetRig, unavailable  # noqa: E402
 
 NODE = "rig-node"
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
     with NetRig(args.mbit, args.delay_ms, args.loss) as rig:
         if args.node_cc:
             rig.sysctl("node", "net.ipv4.tcp_congestion_control", args.node_cc)
-        rig.run("hub", ["/usr/sbin/mosquitto", "-c", str(work / "mosquitto.conf")])
+        rig.run("hub", [find_tool("mosquitto"), "-c", str(work / "mosquitto.conf")])
         time.sleep(0.5)
         common = dict(cwd=REPO, env=env, text=True)
         listener = rig.run("hub", [py, __file__, "--role", "listen", *(["--order"] if args.order else [])],

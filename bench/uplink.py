@@ -93,6 +93,7 @@ def role_node(args: argparse.Namespace) -> int:
         time.sleep(0.05)
     time.sleep(args.warmup)
     alerts, started, confirmed0 = [], time.time(), up.bytes_confirmed
+    (work / "alerts.started").touch()
     t0 = time.monotonic()
     k = 0
     while time.monotonic() - t0 < args.duration:
@@ -121,6 +122,8 @@ def role_listen(args: argparse.Namespace) -> int:
 
     seen: list[dict] = []
     evidence = [0]
+    segments: set[str] = set()
+    again = [0]  # evidence bytes the hub got more than once
     lock = threading.Lock()
 
     def on_message(client, userdata, m):
@@ -129,6 +132,9 @@ def role_listen(args: argparse.Namespace) -> int:
             if m.topic.startswith("$file-async/"):
                 if m.topic.count("/") == 3 and m.topic.split("/")[2] not in ("init", "fin"):
                     evidence[0] += len(m.payload)
+                    if m.topic in segments:
+                        again[0] += len(m.payload)
+                    segments.add(m.topic)
                 return
             body = json.loads(m.payload)
             seen.append({"id": body["id"], "arrived_at": now, "evidence_before": evidence[0]})
@@ -143,7 +149,7 @@ def role_listen(args: argparse.Namespace) -> int:
     sys.stdin.read()  # until the bench closes our stdin
     client.loop_stop()
     with lock:
-        print(json.dumps(seen), flush=True)
+        print(json.dumps({"alerts": seen, "evidence_bytes": evidence[0], "resent_bytes": again[0]}), flush=True)
     return 0
 
 
@@ -171,7 +177,8 @@ def run(args: argparse.Namespace) -> dict:
         rig.run("hub", [find_tool("mosquitto"), "-c", str(work / "mosquitto.conf")])
         time.sleep(0.5)
         common = dict(cwd=REPO, env=env, text=True)
-        listener = rig.run("hub", [py, __file__, "--role", "listen", *(["--order"] if args.order else [])],
+        watch = args.order or args.outage_s > 0
+        listener = rig.run("hub", [py, __file__, "--role", "listen", *(["--order"] if watch else [])],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, **common)
         if listener.stdout.readline().strip() != "subscribed":
             raise RuntimeError("the alert listener did not subscribe")
@@ -187,20 +194,32 @@ def run(args: argparse.Namespace) -> dict:
                                 "--duration", str(args.duration), "--alert-every", str(args.alert_every),
                                 "--warmup", str(args.warmup), "--tail", str(args.tail)],
                        stdout=subprocess.PIPE, stderr=open(work / "node.log", "w"), **common)  # noqa: SIM115
+        outage = None
+        if args.outage_s > 0:  # the link drops for a while in the middle of the alerts
+            while not (work / "alerts.started").exists() and node.poll() is None:
+                time.sleep(0.05)
+            time.sleep(args.outage_at)
+            outage = (time.time(), time.time() + args.outage_s)
+            rig.cut(True)
+            time.sleep(args.outage_s)
+            rig.cut(False)
         out, _ = node.communicate(timeout=args.duration + args.warmup + args.tail + 180)
         if node.returncode != 0:
             raise RuntimeError(f"the node side failed; see {work / 'node.log'}")
         arrived, _ = listener.communicate(input="", timeout=30)
         receiver.terminate()
         node_result = json.loads(out.strip().splitlines()[-1])
-    return summarise(args, node_result, json.loads(arrived.strip().splitlines()[-1]), rig.counts, work)
+    return summarise(args, node_result, json.loads(arrived.strip().splitlines()[-1]), rig.counts, work, outage)
 
 
-def summarise(args, node: dict, arrived: list[dict], counts: dict, work: Path) -> dict:
-    at = {a["id"]: a for a in arrived}
-    delays, order = [], []
+def summarise(args, node: dict, hub_side: dict, counts: dict, work: Path, outage: tuple | None) -> dict:
+    at = {a["id"]: a for a in hub_side["alerts"]}
+    delays, order, held = [], [], []
     for alert in node["alerts"]:
         hub = at.get(alert["id"])
+        if outage is not None and outage[0] - 5 <= alert["made_at"] <= outage[1] + 60:
+            held.append(hub["arrived_at"] - alert["made_at"] if hub else float("inf"))  # around the outage
+            continue
         if hub is None:
             delays.append(float("inf"))
             continue
@@ -229,6 +248,11 @@ def summarise(args, node: dict, arrived: list[dict], counts: dict, work: Path) -
         "link_queue_dropped": counts.get("up", {}).get("queue_dropped"),
         "duration_s": round(node["elapsed_s"], 1),
     }
+    if outage is not None:
+        result.update({"outage_s": args.outage_s, "alerts_around_outage": len(held),
+                       "alerts_around_outage_arrived": sum(d != float("inf") for d in held),
+                       "resent_bytes_after_outage": hub_side["resent_bytes"],
+                       "goodput_of_link_with_outage": result.pop("goodput_of_link")})
     if args.order:
         result["ordering"] = order
     if not args.keep:
@@ -256,6 +280,8 @@ def main() -> int:
     parser.add_argument("--node-cc", default="", help="the node namespace's system default (reno or bbr here)")
     parser.add_argument("--upload", action="append", default=[], metavar="KEY = VALUE",
                         help="an [upload] line for the node's profile (e.g. 'window = 16')")
+    parser.add_argument("--outage-s", type=float, default=0, help="cut the link this long during the alerts")
+    parser.add_argument("--outage-at", type=float, default=10, help="seconds into the alerts")
     parser.add_argument("--order", action="store_true", help="also record evidence bytes ahead of each alert")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")

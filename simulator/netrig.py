@@ -10,7 +10,8 @@ packet from one and writes it to the other after shaping:
 - delay: then it travels `delay_s` (one way, each direction: the round trip is twice that);
 - loss: a packet is dropped with probability `loss` (each direction);
 - a bounded queue: a packet that finds more than `queue_bytes` waiting for the link is dropped
-  (tail drop, as a base station's buffer does), 1 s of the rate by default.
+  (tail drop, as a base station's buffer does), 1 s of the rate by default;
+- an outage: SIGUSR1 cuts the link (every packet lost) and the next one brings it back.
 
 Usage (root): `python -m simulator.netrig forward --node-ns A --hub-ns B --mbit 1 --delay-ms 50`;
 the `NetRig` context manager below makes the namespaces, starts the forwarder and runs programs in
@@ -72,10 +73,14 @@ class Shaper:
         self.random = random.Random(seed)
         self._free_at = 0.0  # when the link has sent everything accepted so far
         self.out: collections.deque[tuple[float, bytes]] = collections.deque()  # (deliver at, packet)
-        self.counts = {"packets": 0, "bytes": 0, "lost": 0, "queue_dropped": 0}
+        self.counts = {"packets": 0, "bytes": 0, "lost": 0, "queue_dropped": 0, "outage_dropped": 0}
+        self.down = False  # the link is cut: every packet is lost (a tunnel, a dead cell)
 
     def accept(self, packet: bytes, now: float) -> None:
         self.counts["packets"] += 1
+        if self.down:
+            self.counts["outage_dropped"] += 1
+            return
         if self.loss and self.random.random() < self.loss:
             self.counts["lost"] += 1
             return
@@ -134,6 +139,10 @@ def cmd_forward(args: argparse.Namespace) -> int:
     up = Shaper(rate, args.delay_ms / 1000, args.loss, queue, seed=1)
     down = Shaper(rate, args.delay_ms / 1000, args.loss, queue, seed=2)
     stopping = []
+
+    def toggle(*_):
+        up.down = down.down = not up.down
+    signal.signal(signal.SIGUSR1, toggle)
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
     print("ready", flush=True)
@@ -157,6 +166,7 @@ class NetRig:
         self.forwarder: subprocess.Popen | None = None
         self.counts: dict = {}
         self._procs: list[subprocess.Popen] = []
+        self._down = False
 
     def __enter__(self) -> NetRig:
         for ns in self.ns.values():
@@ -174,6 +184,12 @@ class NetRig:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def cut(self, down: bool = True) -> None:
+        """Cut the link (every packet lost, both ways) or bring it back."""
+        if self.forwarder is not None and down != self._down:
+            self._down = down
+            self.forwarder.send_signal(signal.SIGUSR1)
 
     def sysctl(self, side: str, key: str, value: str) -> None:
         subprocess.run(["ip", "netns", "exec", self.ns[side], "sysctl", "-q", "-w", f"{key}={value}"], check=True,

@@ -44,7 +44,8 @@ class _Sent:
     nbytes: int
     at: float
     delivered: int  # bytes answered when this one was sent
-    delivered_at: float
+    delivered_at: float  # when the last of those was answered
+    first_sent_at: float  # when the last of those was sent
 
 
 class LinkPace:
@@ -59,7 +60,7 @@ class LinkPace:
         self.clock = clock
         self._sent: dict[str, _Sent] = {}
         self._delivered = 0
-        self._delivered_at = clock()
+        self._delivered_at = self._answered_sent_at = clock()
         self._rates: deque[tuple[float, float]] = deque()  # (time, bytes/s) samples
         self._rtts: deque[tuple[float, float]] = deque()  # (time, seconds) samples
         self._last_probe = clock()
@@ -70,8 +71,8 @@ class LinkPace:
     def sent(self, key: str, nbytes: int) -> None:
         now = self.clock()
         if not self._sent:  # the link was idle: rate samples start from now, not from the last answer
-            self._delivered_at = now
-        self._sent[key] = _Sent(nbytes, now, self._delivered, self._delivered_at)
+            self._delivered_at = self._answered_sent_at = now
+        self._sent[key] = _Sent(nbytes, now, self._delivered, self._delivered_at, self._answered_sent_at)
         self.inflight_bytes += nbytes
 
     def answered(self, key: str) -> None:
@@ -82,10 +83,14 @@ class LinkPace:
         self.inflight_bytes -= entry.nbytes
         self._delivered += entry.nbytes
         self._delivered_at = now
+        self._answered_sent_at = entry.at
         if entry.nbytes < MIN_SEGMENT // 2:  # init, fin, a manifest: no measure of the link's rate
             return
-        if now > entry.delivered_at:
-            _push(self._rates, now, (self._delivered - entry.delivered) / (now - entry.delivered_at), RATE_WINDOW_S)
+        # Over the longer of the two spans, as BBR does: answers that come bunched together (the
+        # receiver or the broker working in bursts) would otherwise look faster than the link.
+        span = max(now - entry.delivered_at, entry.at - entry.first_sent_at)
+        if span > 0:
+            _push(self._rates, now, (self._delivered - entry.delivered) / span, RATE_WINDOW_S)
         # A segment's answer time: the round trip plus its own time on the wire (plus any queue ahead of
         # it, which the periodic drain lets the minimum see without).
         _push(self._rtts, now, now - entry.at, RTT_WINDOW_S)

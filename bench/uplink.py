@@ -12,6 +12,8 @@ message is made every `--alert-every` seconds.  Prints one JSON object:
 - goodput_of_link: evidence bytes the hub confirmed per second / the link's rate (payload only: the
   IP, TCP and MQTT headers are overhead), over the same span;
 - link_estimate_mbit, link_rtt_s, window_bytes: what the uploader measured at the end;
+- raw_tcp_of_link: one plain TCP stream over the same link first (what this machine's forwarder and
+  CPU let through: the ceiling for anything on the link); load_avg_1m: how busy the machine was;
 - ordering (with --order): per alert, evidence bytes in flight ahead of it, and whether it reached
   the hub before the next window of segments.
 
@@ -153,6 +155,41 @@ def role_listen(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- plain TCP over the same link: what this machine's forwarder lets through ------------------------------
+SINK = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 5001)); s.listen()
+print("ready", flush=True)
+c, _ = s.accept(); n = 0; t = None
+while True:
+    d = c.recv(1 << 16)
+    if not d:
+        break
+    if t is None:
+        t = time.monotonic()
+    n += len(d)
+print(n / (time.monotonic() - t), flush=True)
+"""
+SOURCE = """
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 5001))
+if sys.argv[3]:
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, sys.argv[3].encode())
+end, block = time.monotonic() + float(sys.argv[2]), b"x" * (1 << 16)
+while time.monotonic() < end:
+    s.sendall(block)
+s.close()
+"""
+
+
+def raw_tcp(rig: NetRig, py: str, seconds: float, cc: str) -> float:
+    """Bytes per second of one plain TCP stream over the rig's link (the ceiling for anything on it)."""
+    sink = rig.run("hub", [py, "-c", SINK], stdout=subprocess.PIPE, text=True)
+    sink.stdout.readline()
+    rig.run("node", [py, "-c", SOURCE, HUB_ADDR, str(seconds), cc]).wait(seconds + 30)
+    return float(sink.communicate(timeout=30)[0].strip())
+
+
 # --- the bench -----------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="edge-uplink-", dir=args.workdir))
@@ -174,6 +211,7 @@ def run(args: argparse.Namespace) -> dict:
     with NetRig(args.mbit, args.delay_ms, args.loss) as rig:
         if args.node_cc:
             rig.sysctl("node", "net.ipv4.tcp_congestion_control", args.node_cc)
+        raw = raw_tcp(rig, py, args.raw_s, args.tcp_congestion) if args.raw_s > 0 else None
         rig.run("hub", [find_tool("mosquitto"), "-c", str(work / "mosquitto.conf")])
         time.sleep(0.5)
         common = dict(cwd=REPO, env=env, text=True)
@@ -209,7 +247,11 @@ def run(args: argparse.Namespace) -> dict:
         arrived, _ = listener.communicate(input="", timeout=30)
         receiver.terminate()
         node_result = json.loads(out.strip().splitlines()[-1])
-    return summarise(args, node_result, json.loads(arrived.strip().splitlines()[-1]), rig.counts, work, outage)
+    result = summarise(args, node_result, json.loads(arrived.strip().splitlines()[-1]), rig.counts, work, outage)
+    if raw is not None:  # plain TCP over the same link, for the same 8 s
+        result["raw_tcp_of_link"] = round(raw / (args.mbit * 1e6 / 8), 3)
+    result["load_avg_1m"] = round(os.getloadavg()[0], 1)
+    return result
 
 
 def summarise(args, node: dict, hub_side: dict, counts: dict, work: Path, outage: tuple | None) -> dict:
@@ -280,6 +322,8 @@ def main() -> int:
     parser.add_argument("--node-cc", default="", help="the node namespace's system default (reno or bbr here)")
     parser.add_argument("--upload", action="append", default=[], metavar="KEY = VALUE",
                         help="an [upload] line for the node's profile (e.g. 'window = 16')")
+    parser.add_argument("--raw-s", type=float, default=8.0,
+                        help="first measure one plain TCP stream over the link this long (0: no)")
     parser.add_argument("--outage-s", type=float, default=0, help="cut the link this long during the alerts")
     parser.add_argument("--outage-at", type=float, default=10, help="seconds into the alerts")
     parser.add_argument("--order", action="store_true", help="also record evidence bytes ahead of each alert")

@@ -26,7 +26,7 @@ def run():
     require_tool("mosquitto")
     out = subprocess.run([sys.executable, str(REPO / "bench" / "uplink.py"), "--mbit", str(MBIT), "--delay-ms",
                           str(DELAY_MS), "--duration", "20", "--warmup", "3", "--alert-every", "1", "--tail", "3",
-                          "--order"], cwd=REPO, capture_output=True, text=True, timeout=150)
+                          "--order", "--raw-s", "0"], cwd=REPO, capture_output=True, text=True, timeout=150)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

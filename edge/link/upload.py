@@ -96,6 +96,8 @@ class Uploader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._problem: str | None = None  # what keeps the thread from working now, if anything
+        self._fins: dict[str, tuple[UploadFile, float]] = {}  # fin topic -> (file, sent at): answers to come
+        self._fins_connects = 0
         self.bytes_sent = 0  # segment payload bytes handed to the broker, resends included
         self.bytes_confirmed = 0  # segment bytes the receiver confirmed
         self.files_done = 0
@@ -167,8 +169,12 @@ class Uploader:
                 log.warning("upload: the uploader works again")
                 self._problem = None
             if job is None:
-                self._wake.wait(1.0)
-                self._wake.clear()
+                if self._fins:  # answers to come for files already sent whole
+                    self._drain(0.5)
+                    self._fins_overdue()
+                else:
+                    self._wake.wait(1.0)
+                    self._wake.clear()
                 continue
             try:
                 outcome = self._send_file(job)
@@ -178,17 +184,48 @@ class Uploader:
                 outcome = "missing"
             if outcome == "missing":
                 self.files_missing += 1
+            elif outcome == "finishing":  # fin sent behind the last segment: its answer comes later
+                backoff = 1.0
             elif outcome == "stored":
                 backoff = 1.0
-                self.files_done += 1
-                bundle = self.store.file_stored(job.file_id)
-                log.info("upload: %s stored by the hub (%d bytes)", job.name, job.size)
-                if bundle is not None:
-                    log.info("upload: bundle %s sent whole; waiting for the hub to verify it", bundle)
+                self._stored(job)
             elif outcome == "retry":
+                self.pace.forget()
                 log.warning("upload: %s: retrying in %.0f s", job.file_id, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 60.0)
+
+    def _stored(self, job: UploadFile) -> None:
+        self.files_done += 1
+        bundle = self.store.file_stored(job.file_id)
+        log.info("upload: %s stored by the hub (%d bytes)", job.name, job.size)
+        if bundle is not None:
+            log.info("upload: bundle %s sent whole; waiting for the hub to verify it", bundle)
+
+    def _fin_answered(self, response: dict) -> None:
+        """The answer to a file's fin, sent without waiting for it (the next file went meanwhile)."""
+        job, _ = self._fins.pop(response["topic"])
+        outcome = self._fin_outcome(job, response)
+        if outcome == "stored":
+            self._stored(job)
+        elif outcome == "retry":
+            self.store.file_pending(job.file_id)  # the whole file again (its segments were forgotten)
+            self._wake.set()
+
+    def _fins_overdue(self) -> None:
+        """A fin unanswered for `response_timeout_s` of connected time: the file goes again from init
+        (the receiver answers what it already has)."""
+        now = time.monotonic()
+        if self.mqtt.connects != self._fins_connects:  # back after a disconnect: a fresh wait
+            self._fins_connects = self.mqtt.connects
+            self._fins = {t: (job, now) for t, (job, _) in self._fins.items()}
+        for topic, (job, since) in list(self._fins.items()):
+            if now - since > self.response_timeout_s:
+                del self._fins[topic]
+                log.warning("upload: %s: no answer to fin for %.0f s; sending it again", job.name,
+                            self.response_timeout_s)
+                self.store.file_pending(job.file_id)
+                self.pace.forget()
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         self.publishes += 1
@@ -217,12 +254,10 @@ class Uploader:
                               "sequence": job.seq}}
         init_topic, fin_topic = f"{base}/init", f"{base}/fin/{job.size}/{job.sha256}"
         pace = self.pace
-        pace.forget()
         if not self._wait_connected() or not self._publish(init_topic, json.dumps(init).encode()):
             return "retry"
         pace.sent(init_topic, 0)
         todo = gaps(job.size, self.store.stored_spans(job.file_id))  # (start, end) still to send
-        eager_fin = job.size <= pace.segment_bytes()
         waiting: dict[str, tuple[int, int]] = {init_topic: (INIT, 0)}  # topic -> (offset | INIT | FIN, length)
         # Time spent waiting for answers since the last one came (not time spent within the bandwidth
         # cap, which can be long on a slow uplink).
@@ -267,17 +302,22 @@ class Uploader:
                 pace.sent(topic, len(data))
                 self.bytes_sent += len(data)
                 waiting[topic] = (start, length)
-            if eager_fin and not todo and not fin_sent and self._publish(fin_topic, b""):
+            if not todo and not fin_sent and self._publish(fin_topic, b""):
+                # fin straight behind the last segment (the receiver takes our commands in order), and
+                # the next file goes while its answer comes: no idle link between files.  A segment
+                # damaged on the way then costs the whole file (fin fails), which TCP makes rare.
+                keep()
                 pace.sent(fin_topic, 0)
-                waiting[fin_topic] = (FIN, 0)
-                fin_sent = True
+                self._fins[fin_topic] = (job, time.monotonic())
+                self._fins_connects = self.mqtt.connects
+                self.store.file_finishing(job.file_id)
+                return "finishing"
             waited_from = time.monotonic()
             answered = False
             for response in self._drain(0.5):
                 entry = waiting.pop(response["topic"], None)
                 if entry is None:
                     continue
-                pace.answered(response["topic"])
                 answered = True
                 offset, length = entry
                 code = response.get("reason_code", RC_RESEND)
@@ -351,6 +391,8 @@ class Uploader:
         return None
 
     def _drain(self, timeout: float) -> list[dict]:
+        """The answers that came (waiting up to `timeout` for the first); answers to fins sent earlier
+        are dealt with here and not returned."""
         out = []
         try:
             out.append(self._responses.get(timeout=timeout))
@@ -358,4 +400,13 @@ class Uploader:
                 out.append(self._responses.get_nowait())
         except queue.Empty:
             pass
-        return out
+        rest = []
+        for response in out:
+            self.pace.answered(response["topic"])
+            if response["topic"] in self._fins:
+                self._fin_answered(response)
+            else:
+                rest.append(response)
+        if self._fins:
+            self._fins_overdue()
+        return rest

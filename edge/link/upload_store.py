@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT NOT NULL,
     priority INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',   -- pending | stored | failed | missing
+    state TEXT NOT NULL DEFAULT 'pending',   -- pending | finishing | stored | failed | missing
     attempts INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL
 );
@@ -85,6 +85,8 @@ class UploadStore:
                 # again once), the queue of files is kept.
                 self._db.execute("DROP TABLE segments")
             self._db.execute(SCHEMA)
+            # fin's answer never came before the stop: those files go again (the receiver answers what it has)
+            self._db.execute("UPDATE files SET state = 'pending' WHERE state = 'finishing'")
 
     def add_bundle(self, bundle: str, folder: Path, manifest_sha256: str, seq: int, kind: str = "evidence") -> int:
         """Queue every file of a sealed bundle (idempotent); returns how many were added (or came back
@@ -158,6 +160,15 @@ class UploadStore:
                                  (bundle,))
                 return bundle
         return None
+
+    def file_finishing(self, file_id: str) -> None:
+        """Sent whole, fin's answer to come: not picked again meanwhile."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE files SET state = 'finishing' WHERE file_id = ? AND state = 'pending'", (file_id,))
+
+    def file_pending(self, file_id: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("UPDATE files SET state = 'pending' WHERE file_id = ? AND state = 'finishing'", (file_id,))
 
     def file_failed(self, file_id: str) -> None:
         """The receiver refused this file for good: it is not sent again."""

@@ -19,7 +19,7 @@ Both figures come from the receiver's answers (`$file-response`), the way BBR me
   link answers sooner and the samples, and with them the window, grow within a few round trips.
 - answer time: the shortest time from sending a segment to its answer (round trip plus the segment's
   own time on the wire) of the last `RTT_WINDOW_S`.  A standing queue would hide it, so every `PROBE_EVERY_S` the uploader lets what
-  is in flight drain before it sends more (one round trip of idle link, about 1 %).
+  is in flight drain before it sends more (one answer time of idle link, under 1 %).
 
 An operator's `max_bytes_per_s` caps the rate used, for a shared or metered SIM card.
 """
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 MIN_SEGMENT = 16 * 1024
 RATE_WINDOW_S = 10.0
-RTT_WINDOW_S = 30.0
-PROBE_EVERY_S = 10.0
+RTT_WINDOW_S = 45.0
+PROBE_EVERY_S = 20.0
 SEGMENT_TIME_S = 0.1  # a segment is at most this long on the wire at the measured rate
 START_RATE = 64 * 1024.0  # bytes/s assumed before the first answer (a poor 4G link)
 START_RTT = 0.2

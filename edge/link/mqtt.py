@@ -39,6 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .outbox import Outbox
+from .tcp import congestion_control
 from .topics import Topics
 
 log = logging.getLogger("edge.link")
@@ -72,21 +73,6 @@ def nodelay(client: mqtt.Client) -> None:
     sock = client.socket()
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def congestion_control(client: mqtt.Client, name: str) -> str | None:
-    """Ask for a TCP congestion control on the connection; returns why not, or None when it is set.
-
-    Linux lets any process choose one listed in net.ipv4.tcp_allowed_congestion_control (root may
-    load others); elsewhere, or when the kernel has no such module, the system default stays."""
-    sock = client.socket()
-    if not name or sock is None or not hasattr(socket, "TCP_CONGESTION"):
-        return None if not name else "not supported here"
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, name.encode())
-    except (OSError, AttributeError) as exc:
-        return getattr(exc, "strerror", None) or str(exc)
-    return None
 
 
 def iso_now() -> str:

@@ -26,6 +26,7 @@ An operator's `max_bytes_per_s` caps the rate used, for a shared or metered SIM 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -143,3 +144,26 @@ def _push(samples: deque, now: float, value: float, keep_s: float) -> None:
     samples.append((now, value))
     while samples and samples[0][0] < now - keep_s:
         samples.popleft()
+
+
+class RateLimiter:
+    """A token bucket in bytes per second (0: no limit)."""
+
+    def __init__(self, rate: float, burst: float | None = None):
+        self.rate = rate
+        self.burst = burst or max(rate, 1.0)
+        self._tokens = self.burst
+        self._last = time.monotonic()
+
+    def wait(self, amount: int, stop: threading.Event) -> bool:
+        if self.rate <= 0:
+            return True
+        while not stop.is_set():
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= amount or self._tokens >= self.burst:
+                self._tokens -= amount
+                return True
+            stop.wait(min(1.0, (amount - self._tokens) / self.rate))
+        return False

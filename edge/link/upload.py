@@ -27,7 +27,7 @@ import time
 
 import apsw
 
-from .pace import LinkPace
+from .pace import LinkPace, RateLimiter
 from .upload_store import PRIORITY, UploadFile, UploadStore, file_id_for
 
 __all__ = ["PRIORITY", "RateLimiter", "UploadFile", "UploadStore", "Uploader", "file_id_for"]
@@ -48,29 +48,6 @@ def gaps(size: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     if reach < size:
         out.append((reach, size))
     return [(a, b) for a, b in out if b > a]
-
-
-class RateLimiter:
-    """A token bucket in bytes per second (0: no limit)."""
-
-    def __init__(self, rate: float, burst: float | None = None):
-        self.rate = rate
-        self.burst = burst or max(rate, 1.0)
-        self._tokens = self.burst
-        self._last = time.monotonic()
-
-    def wait(self, amount: int, stop: threading.Event) -> bool:
-        if self.rate <= 0:
-            return True
-        while not stop.is_set():
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= amount or self._tokens >= self.burst:
-                self._tokens -= amount
-                return True
-            stop.wait(min(1.0, (amount - self._tokens) / self.rate))
-        return False
 
 
 class Uploader:

@@ -303,6 +303,7 @@ class Node:
             body["outbox_over_limit"] = self.link.outbox.over_limit
             body["outbox_awaiting_receipt"] = self.link.outbox.awaiting()
             body["outbox_resent"] = self.link.outbox.resent
+            body.update(self.link.upload_stats())  # link estimate, evidence queued, oldest wait
             problems = self.link.health()
             body["healthy"] = not problems
             if problems:

@@ -254,3 +254,38 @@ def test_manifest_and_snapshots_go_before_clips(rig):
     assert order[:2] == ["manifest.json", "manifest.sig"] and order[2:] == ["snapshot_best.jpg", "clip.mp4"]
     store.close()
     json.dumps(order)
+
+
+def test_a_vanished_file_leaves_the_queue_once_and_the_bundle_says_which(rig, caplog):
+    """A clip deleted from the node's disk after its bundle was queued (a failing card, a hand with rm):
+    the uploader used to publish `init` for it thousands of times a second.  Now the file leaves the
+    queue with one warning, its bundle's state names it, the rest of the bundle and the next bundle go."""
+    import logging
+
+    rig.start_receiver()
+    link = rig.start_node()
+    link.uploader.stop()  # hold the uploader while the file vanishes
+    folder = rig.bundle("v1", {"snapshot_best.jpg": 20_000, "clip.mp4": 200_000})
+    (folder / "clip.mp4").unlink()
+    from edge.link.upload import Uploader
+
+    up = link.uploader = Uploader(link.mqtt, link.upload_store, node="up-node", segment_bytes=65536,
+                                  response_timeout_s=5)
+    with caplog.at_level(logging.WARNING, logger="edge.link.upload"):
+        up.start()
+        store = link.upload_store
+        assert wait(lambda: store.counts()["files_pending"] == 0 and up.files_missing == 1, 30), store.counts()
+        published = up.publishes
+        time.sleep(3)  # the spin published about 5,000 times a second here
+        assert up.publishes == published
+    assert up.publishes <= 12  # init + segments + fin of manifest.json, manifest.sig and the snapshot
+    warnings = [r for r in caplog.records if "clip.mp4" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert store.bundle_state("v1") == "incomplete"
+    assert "clip.mp4" in store.bundle_reason("v1") and "snapshot" not in store.bundle_reason("v1")
+    assert store.counts()["files_missing"] == 1
+    hub = rig.hub_dir / "bundles" / "up-node" / "v1"
+    assert (hub / "snapshot_best.jpg").exists() and not (hub / "clip.mp4").exists()
+    rig.bundle("v2", {"clip.mp4": 100_000})  # the uploader goes on with the next bundle
+    assert wait(lambda: "v2" in rig.verified(), 60), rig.acks
+    assert "v1" not in rig.verified()

@@ -44,6 +44,10 @@ class LinkConfig(Section):
     outbox_max_messages: PositiveInt = 100_000
     outbox_max_bytes: PositiveInt = 64 * 1024 * 1024
     stats_interval_s: PositiveFloat = 30.0
+    # TCP congestion control for the node's connection, where the kernel offers it (else the system's
+    # default, said once in the log). BBR keeps a lossy 4G link busy where loss-based cubic/reno halve
+    # their rate at every lost packet; "" keeps the system's default.
+    tcp_congestion: str = Field(default="bbr", pattern=r"^[a-z0-9_]*$", max_length=15)
     # End-to-end receipts: a lifecycle message stays in the outbox until the hub says it stored it,
     # and is sent again when that takes longer than receipt_timeout_s (doubling up to receipt_max_s).
     # false only for a hub that sends no receipts: the broker's PUBACK is then the end.

@@ -82,6 +82,12 @@ class Stats(_Open):
     dropped: int = Field(ge=0)
     source: str
     uptime_s: float = Field(ge=0)
+    # The uplink as the uploader measures it (edge/link/pace.py) and the evidence waiting (issue 22).
+    link_rate_bytes_s: int | None = Field(default=None, ge=0)
+    link_rtt_s: float | None = Field(default=None, ge=0)
+    window_bytes: int | None = Field(default=None, ge=0)
+    upload_bytes_queued: int | None = Field(default=None, ge=0)
+    upload_oldest_wait_s: float | None = Field(default=None, ge=0)
 
 
 class CmdResult(_Closed):

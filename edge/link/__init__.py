@@ -91,7 +91,7 @@ class NodeLink:
             key_file=str(profile.resolve(tls.key_file)) if tls and tls.key_file else None,
             protocol=cfg.protocol, keepalive_s=cfg.keepalive_s, inflight=cfg.inflight,
             reconnect_initial_s=cfg.reconnect.initial_s, reconnect_max_s=cfg.reconnect.max_s,
-            subscriptions=subscriptions,
+            subscriptions=subscriptions, tcp_congestion=cfg.tcp_congestion,
         )
         self.mqtt = MqttLink(settings, self.topics, self.outbox, version=version, on_message=self._on_message,
                              status_extra=status_extra)
@@ -101,7 +101,7 @@ class NodeLink:
             self.upload_store = UploadStore(state_dir / "upload.db")
             self.uploader = Uploader(self.mqtt, self.upload_store, node=profile.node.id, segment_bytes=up.segment_bytes,
                                      window=up.window, rate_bytes_s=up.max_bytes_per_s,
-                                     response_timeout_s=up.response_timeout_s)
+                                     response_timeout_s=up.response_timeout_s, queue_delay_s=up.queue_delay_s)
 
     def start(self) -> NodeLink:
         self.mqtt.start()
@@ -243,6 +243,11 @@ class NodeLink:
             log.info("link: the hub (re)started at %s; %d message(s) awaiting its receipt go again now",
                      boot.ts, waiting)
         self.mqtt.resend_all()
+
+    def upload_stats(self) -> dict:
+        """The uplink as the uploader measures it, the evidence bytes queued and the oldest one's wait
+        (empty without uploads): for the node's stats message."""
+        return self.uploader.stats() if self.uploader is not None else {}
 
     def health(self) -> list[str]:
         """What is wrong with the link's threads now (empty: healthy)."""

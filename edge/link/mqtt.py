@@ -39,6 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .outbox import Outbox
+from .tcp import congestion_control
 from .topics import Topics
 
 log = logging.getLogger("edge.link")
@@ -64,6 +65,7 @@ class LinkSettings:
     reconnect_initial_s: float = 1.0
     reconnect_max_s: float = 60.0
     subscriptions: list[str] = field(default_factory=list)
+    tcp_congestion: str = ""  # e.g. "bbr"; "" leaves the system's default
 
 
 def nodelay(client: mqtt.Client) -> None:
@@ -108,6 +110,7 @@ class MqttLink:
         self._next_resend = 0.0
         self._resend_now = False  # session lost or hub restarted: resend what awaits a receipt at once
         self.problems: dict[str, str] = {}  # thread name -> what is wrong with it now (empty: healthy)
+        self._cc_warned = False
         self.client = self._make_client()
 
     # --- set-up -----------------------------------------------------------------------------
@@ -365,6 +368,11 @@ class MqttLink:
             log.error("link: %s", self.last_error)
             return
         nodelay(client)
+        problem = congestion_control(client, self.settings.tcp_congestion)
+        if problem is not None and not self._cc_warned:
+            self._cc_warned = True
+            log.info("link: TCP congestion control %r not available (%s); the system's default is used",
+                     self.settings.tcp_congestion, problem)
         self.connects += 1
         self._connected_at = time.monotonic()
         self._session_up = True

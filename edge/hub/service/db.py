@@ -189,7 +189,7 @@ class Database:
         if self.kind == "sqlite":
             return list(conn.execute(sql, tuple(params)))
         with conn.cursor() as cur:
-            cur.execute(sql.replace("?", "%s"), tuple(params))
+            cur.execute(_pg_sql(sql, params), tuple(params))
             return cur.fetchall() if cur.description is not None else []
 
     def close(self) -> None:
@@ -224,6 +224,18 @@ class Database:
                 log.info("store: migrated to schema version %d", number)
                 version = number
         return version
+
+
+def _pg_sql(sql: str, params: Sequence[Any]) -> str:
+    """`?` to psycopg's placeholders: a list goes in binary (`%b`), which spares psycopg quoting
+    and escaping every element of the arrays the batched statements pass (half their client time)."""
+    if not any(isinstance(p, list) for p in params):
+        return sql.replace("?", "%s")
+    parts = sql.split("?")
+    out = [parts[0]]
+    for param, part in zip(params, parts[1:], strict=False):
+        out += ["%b" if isinstance(param, list) else "%s", part]
+    return "".join(out)
 
 
 def _statements(sql: str) -> list[str]:

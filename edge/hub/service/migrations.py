@@ -141,4 +141,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (node, bundle)
     )
     """,
+    # 2: the grouping index without last_seen, which every ingest batch updates: an index on it made
+    # each incident update write new entries in every index (no heap-only update on PostgreSQL).
+    """
+    DROP INDEX incidents_group;
+    CREATE INDEX incidents_key ON incidents (node, rule, zone)
+    """,
 ]

@@ -165,8 +165,7 @@ class HubService:
                     stop.wait(RETRY_S)
             if not stored:
                 break  # stopping: the unacknowledged messages come again after the restart
-            for item in messages:
-                self.session.ack(item)
+            self.session.ack_many(messages)
             self.batches += 1
         dog.stopping()
 

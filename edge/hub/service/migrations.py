@@ -147,4 +147,13 @@ MIGRATIONS: list[str] = [
     DROP INDEX incidents_group;
     CREATE INDEX incidents_key ON incidents (node, rule, zone)
     """,
+    # 3: login attempts, counted in the store so that every worker shares the rate limit (auth.RateLimit).
+    """
+    CREATE TABLE login_attempts (
+        subject TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX login_attempts_subject ON login_attempts (subject, at);
+    CREATE INDEX login_attempts_at ON login_attempts (at)
+    """,
 ]

@@ -97,7 +97,7 @@ class HubService:
 
         c = self.config
         hub = Hub(self.db, c, self.key, lambda topic, payload: self.session.publish(topic, payload),
-                  self.evidence_root, RateLimit(c.api.login_attempts_per_minute), self.counters)
+                  self.evidence_root, RateLimit(c.api.login_attempts_per_minute, self.db), self.counters)
         host, _, port = c.api.listen.rpartition(":")
         kwargs = {}
         if c.api.tls_cert:

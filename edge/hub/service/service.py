@@ -168,6 +168,9 @@ class HubService:
             self.session.ack_many(messages)
             self.batches += 1
         dog.stopping()
+        c = self.counters()
+        log.info("ingest: %d stored, %d duplicates, %d refused, in %d batches", c["stored"], c["duplicates"],
+                 c["refused"], c["batches"])
 
     def _store(self, messages: list[Inbound]) -> None:
         """Store a batch.  If that fails while the database answers, each message is tried alone

@@ -125,29 +125,3 @@ def test_time_targets_flag_what_is_overdue(tmp_path, store_url):  # noqa: F811
     assert second["targets"]["acknowledge"]["overdue"] is True and second["overdue"] is True
     assert first["targets"]["on_scene"]["target_s"] == 900 and not first["targets"]["on_scene"]["overdue"]
     rig.db.close()
-
-
-def test_a_worker_leaves_the_keys_another_holds_for_its_next_batch_and_stores_the_rest(tmp_path, postgres):
-    """Two workers on one PostgreSQL: while one holds the lock of (n1, no_fishing, shore) in an open
-    transaction, the other stores its messages of other keys at once and hands back (unstored, not to
-    be acknowledged) those of the held key; stored later, each message is stored once, one incident
-    per key."""
-    rig = Rig(tmp_path, postgres.create_db(f"defer_{int(time.time() * 1000) % 10**8}"))
-    other = Database(rig.config.store_url)
-    try:
-        with other.tx() as t:  # the first worker, in the middle of its batch on the shore key
-            t.lock("n1/no_fishing/shore")
-            items = [Inbound("edge/n1/alert", json.dumps(lifecycle(vid, "alert", zone=zone)).encode(), i + 1, 1,
-                             time.time()) for i, (vid, zone) in enumerate([("a1", "shore"), ("b1", "jetty"),
-                                                                           ("a2", "shore"), ("c1", "bridge")])]
-            later = rig.ingest.handle(items, wait=False)
-            assert [json.loads(i.payload)["id"] for i in later] == ["a1", "a2"]
-            assert sorted(r[0] for r in rig.db.query("SELECT id FROM messages")) == ["b1", "c1"]
-            assert sorted(i for i, _ in rig.receipts()) == ["b1", "c1"]  # no receipt for what is not stored
-        assert rig.ingest.handle(later, wait=False) == []  # the next batch: the key is free now
-        assert sorted(r[0] for r in rig.db.query("SELECT id FROM messages")) == ["a1", "a2", "b1", "c1"]
-        assert sorted((i["zone"], i["messages"]) for i in rig.incidents()) == [("bridge", 1), ("jetty", 1),
-                                                                               ("shore", 2)]
-    finally:
-        other.close()
-        rig.db.close()

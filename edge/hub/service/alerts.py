@@ -98,34 +98,21 @@ def _update_incidents(t: Tx, touched: list[_Incident], now: float) -> None:
 
 
 def store_alerts(t: Tx, messages: list[dict], config: IncidentsSection, sites: dict[str, tuple[float, float]],
-                 known_nodes: set[str], *, wait: bool = True) -> tuple[int, int, set[tuple[str, str, str]]]:
-    """Store what is new in `messages`; (stored, duplicates, deferred keys).  `known_nodes`: nodes
-    already in the nodes table (the caller's cache).
-
-    With `wait=False` the (node, rule, zone) locks another worker holds are not waited for: the
-    messages of those keys are left out (their keys returned), for the caller's next batch, and the
-    rest is stored now.  Workers on a shared subscription get messages of the same keys in the same
-    moments; waiting made their batches run one after the other.  If no key is free it waits."""
+                 known_nodes: set[str]) -> tuple[int, int]:
+    """Store what is new in `messages`; (stored, duplicates).  `known_nodes`: nodes already in the
+    nodes table (the caller's cache)."""
     now = time.time()
     unique: dict[tuple[str, str], dict] = {}
     for m in messages:
         unique.setdefault((m["id"], m["stage"]), m)
     batch = sorted(unique.values(), key=lambda m: (m["node"], m["rule"], m["zone"]))
     keys = sorted({(m["node"], m["rule"], m["zone"]) for m in batch})
-    names = {"/".join(k): k for k in keys}
-    taken = t.try_lock_many(list(names)) if not wait else set()
-    if not taken:
-        t.lock_many(list(names))
-        taken = set(names)
-    deferred = {k for n, k in names.items() if n not in taken}
-    if deferred:
-        batch = [m for m in batch if (m["node"], m["rule"], m["zone"]) not in deferred]
-        messages = [m for m in messages if (m["node"], m["rule"], m["zone"]) not in deferred]
+    t.lock_many(["/".join(k) for k in keys])
     where, params = t.among("id", sorted({m["id"] for m in batch}))
     stored = set(t.execute(f"SELECT id, stage FROM messages WHERE {where}", params))
     fresh = [m for m in batch if (m["id"], m["stage"]) not in stored]
     if not fresh:
-        return 0, len(messages), deferred
+        return 0, len(messages)
     where, params = t.among("id", sorted({m["id"] for m in fresh}))
     known: dict[str, _Incident | int] = {v: int(i) for v, i in t.execute(
         f"SELECT id, incident FROM violations WHERE {where}", params)}
@@ -199,4 +186,4 @@ def store_alerts(t: Tx, messages: list[dict], config: IncidentsSection, sites: d
                                       and m is inc.first, "node": m["node"], "stage": m["stage"],
                                       "violation": m["id"]}, separators=(",", ":")))
         for m, inc in placed])
-    return len(placed), len(messages) - len(placed), deferred
+    return len(placed), len(messages) - len(placed)

@@ -52,18 +52,6 @@ class Tx:
             numbers = sorted({zlib.crc32(k.encode()) - (1 << 31) for k in keys})
             self.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(?::bigint[]) AS k", (numbers,))
 
-    def try_lock_many(self, keys: Sequence[str]) -> set[str]:
-        """Take those of the keys' locks that no other transaction holds, without waiting; the keys
-        taken (all of them on SQLite, where the write transaction already excludes every other)."""
-        if self.db.kind != "postgres" or not keys:
-            return set(keys)
-        numbers: dict[int, list[str]] = {}
-        for k in keys:
-            numbers.setdefault(zlib.crc32(k.encode()) - (1 << 31), []).append(k)
-        rows = self.execute("SELECT k FROM unnest(?::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)",
-                            (sorted(numbers),))
-        return {k for (n,) in rows for k in numbers[int(n)]}
-
     @property
     def postgres(self) -> bool:
         return self.db.kind == "postgres"

@@ -81,42 +81,33 @@ class Ingest:
         return [(t, 1) for t in shared] + [(f"{p}/+/status", 1), (f"{p}/+/stats", 0)]
 
     # --- one batch ---------------------------------------------------------------------------------
-    def handle(self, items: list[Inbound], wait: bool = True) -> list[Inbound]:
-        """Store a batch; raises only if the database fails (then nothing of it is acknowledged).
-        Returns the lifecycle messages left for the next batch (`wait=False`: their incident keys
-        were locked by another worker); those are neither stored nor receipted: do not ack them."""
-        alerts: list[tuple[dict, Inbound]] = []
+    def handle(self, items: list[Inbound]) -> None:
+        """Store a batch; raises only if the database fails (then nothing of it is acknowledged)."""
+        alerts: list[dict] = []
         others: list[tuple[str, str, object]] = []
         for item in items:
             parsed = self._parse(item)
             if parsed is None:
                 continue
             kind, source, body = parsed
-            (alerts.append((body, item)) if kind == "alert" else others.append((kind, source, body)))
+            (alerts.append(body) if kind == "alert" else others.append((kind, source, body)))
         receipts = ReceiptBatcher(self.publish, self.prefix)
-        later: list[Inbound] = []
         if alerts:
-            bodies = [m for m, _ in alerts]
             try:
                 with self.db.tx() as t:
-                    stored, duplicates, deferred = store_alerts(t, bodies, self.config.incidents, self.sites,
-                                                                self._nodes, wait=wait)
+                    stored, duplicates = store_alerts(t, alerts, self.config.incidents, self.sites, self._nodes)
             except Exception:
                 self._nodes.clear()  # rolled back: what it learnt about nodes may not be stored
                 raise
             self.stored += stored
             self.duplicates += duplicates
-            for m, item in alerts:
-                if deferred and (m["node"], m["rule"], m["zone"]) in deferred:
-                    later.append(item)
-                else:
-                    receipts.stored(m["node"], m["id"], m["stage"])
+            for m in alerts:
+                receipts.stored(m["node"], m["id"], m["stage"])
         if others:
             with self.db.tx() as t:
                 for kind, source, body in others:
                     getattr(self, f"_store_{kind}")(t, source, body)
         receipts.flush(force=True)  # after the commit: one receipt per node per batch
-        return later
 
     def _parse(self, item: Inbound) -> tuple[str, str, object] | None:
         parts = item.topic.split("/")

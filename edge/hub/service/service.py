@@ -128,7 +128,6 @@ class HubService:
         batch_max = self.config.store.batch
         inbox = self.session.inbox
         pruned = 0.0
-        carry: list[Inbound] = []  # left by the last batch: another worker held their incident keys
         while not stop.is_set() and not self._stop.is_set():
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
@@ -140,13 +139,11 @@ class HubService:
                     events.prune(self.db)
                 except Exception as exc:  # the next turn tries again; ingest goes on
                     log.warning("events: could not prune the change feed: %s", exc)
-            batch, carry = carry, []
-            carried = len(batch)
-            if not batch:
-                try:
-                    batch.append(inbox.get(timeout=0.2))
-                except queue.Empty:
-                    continue
+            try:
+                first = inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
             while len(batch) < batch_max:
                 try:
                     batch.append(inbox.get_nowait())
@@ -156,12 +153,9 @@ class HubService:
             for item in batch:
                 (self._evidence.put(item) if item.topic.startswith("$file") else messages.append(item))
             stored = not messages
-            # Keys another worker holds are skipped (kept for the next batch) only while there is other
-            # work: a batch of nothing but what was left before waits for the locks.
-            wait = len(batch) == carried or len(batch) == 1
             while not stored and not stop.is_set():
                 try:
-                    carry = self._store(messages, wait)
+                    self._store(messages)
                     stored = True
                 except Exception as exc:  # the database: keep everything unacknowledged and try again
                     log.error("ingest: %s: %s; retrying in %g s", type(exc).__name__,
@@ -171,22 +165,22 @@ class HubService:
                     stop.wait(RETRY_S)
             if not stored:
                 break  # stopping: the unacknowledged messages come again after the restart
-            later = {id(item) for item in carry}
-            self.session.ack_many([m for m in messages if id(m) not in later] if later else messages)
+            self.session.ack_many(messages)
             self.batches += 1
         dog.stopping()
         c = self.counters()
         log.info("ingest: %d stored, %d duplicates, %d refused, in %d batches", c["stored"], c["duplicates"],
                  c["refused"], c["batches"])
 
-    def _store(self, messages: list[Inbound], wait: bool = True) -> list[Inbound]:
+    def _store(self, messages: list[Inbound]) -> None:
         """Store a batch.  If that fails while the database answers, each message is tried alone
         (three times, for a transient conflict); one that still fails is poison (the database refuses
         that message, not all of them): it is refused like bad input and acknowledged, so it cannot
         block the ingest.  If the database does not answer, raise: the batch is tried again later,
-        unacknowledged.  Returns what is left for the next batch (see Ingest.handle)."""
+        unacknowledged."""
         try:
-            return self.ingest.handle(messages, wait)
+            self.ingest.handle(messages)
+            return
         except Exception:
             self.db.query("SELECT 1")  # raises when the database is the problem
         for item in messages:
@@ -199,7 +193,6 @@ class HubService:
                     if attempt == 2:
                         self.bad(item.topic.split("/")[1] if "/" in item.topic else item.topic,
                                  f"the store refused it: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
-        return []
 
     def _evidence_loop(self) -> None:
         while not self._stop.is_set():

@@ -1,11 +1,13 @@
 """Hub service benchmark against a local mosquitto and PostgreSQL: prints one JSON object.
 
 - ingest_msgs_per_s_sqlite / _postgres: lifecycle messages stored (and receipted) per second by one
-  `edge-hub serve` worker, from a backlog queued at the broker in the worker's session (so the
-  publisher's speed is not measured), first receipt to last;
+  `edge-hub serve` worker, from a backlog published while the worker was stopped (SIGSTOP), from its
+  SIGCONT to the last receipt (so neither the publisher's speed nor the start-up is measured);
 - scale_ratio_3_workers: the same backlog on PostgreSQL split by a shared subscription over three
-  workers, rate / one worker's rate (bounded by the machine's cores: three workers, mosquitto and
-  PostgreSQL on two cores cannot reach 3x);
+  workers resumed together, rate / one worker's rate (bounded by the machine's cores: three workers,
+  mosquitto and PostgreSQL on two cores cannot reach 3x);
+- cpu_us_per_msg_* (extra): CPU time per stored message of the worker(s), the PostgreSQL server and
+  mosquitto during the drain: the cost the rates come from, much less sensitive to other load;
 - publish_to_sse_p50_ms / p99_ms: from a node's publish to the event on the API's SSE stream;
 - incident_list_p99_ms: GET /api/incidents (a page of 50) with 10,000 incidents in the store;
 - peak_rss_mb: the largest peak resident memory of one worker in these runs;
@@ -98,42 +100,75 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def ingest_rate(broker: Broker, folder: Path, url: str, workers: int, n: int, tag: str) -> tuple[float, float]:
-    """(messages per second, peak RSS MB of the first worker)."""
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and of its children that have exited."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of every PostgreSQL process (the server is this bench's own)."""
+    total = 0.0
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if (p / "comm").read_text().strip() == "postgres":
+                    total += cpu_s(int(p.name))
+            except (OSError, ValueError):
+                pass
+    return total
+
+
+def ingest_rate(broker: Broker, folder: Path, url: str, workers: int, n: int, tag: str) -> dict:
+    """Rate, CPU per message and peak RSS of `workers` workers draining a backlog of `n` messages.
+
+    The workers start, subscribe and are then stopped (SIGSTOP) while the backlog is published, so
+    that they all start on it at the same instant, warm (SIGCONT): neither the publisher's speed nor
+    the workers' start-up is measured.  The rate is n / (time from SIGCONT to the last receipt)."""
     prefix = f"b{tag}{workers}"
     config = write_config(folder / prefix, url=url, broker_port=broker.port, prefix=prefix, group=prefix)
     logs = [folder / f"{prefix}-w{i}.log" for i in range(workers)]
     procs = [spawn(config, f"{prefix}-w{i}", logs[i], "--no-api", "--no-evidence") for i in range(workers)]
-    for log in logs:
-        wait_log(log, "serving")
-    for p in procs:  # their sessions stay at the broker, subscribed: the backlog queues there
-        p.send_signal(signal.SIGTERM)
-        p.wait(30)
-    pub = publisher(broker, f"{prefix}-pub")
-    infos = []
-    for i in range(n):
-        node = f"n{i % NODES}"
-        m = lifecycle(f"v{i:07d}", "alert", node=node, zone=f"z{(i // NODES) % 50}")
-        infos.append(pub.publish(f"{prefix}/{node}/alert", json.dumps(m), qos=1))
-    for info in infos:
-        info.wait_for_publish(60)
-    pub.loop_stop()
-    pub.disconnect()
-    receipts = Receipts(broker, prefix)
-    time.sleep(0.3)
-    procs = [spawn(config, f"{prefix}-w{i}", Path(str(logs[i]) + ".2"), "--no-api", "--no-evidence")
-             for i in range(workers)]
-    deadline = time.monotonic() + 600
-    while receipts.items < n and time.monotonic() < deadline:
-        time.sleep(0.05)
-        rss = peak_rss_mb(procs[0].pid)
-    receipts.close()
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-        p.wait(30)
-    if receipts.items < n:
-        raise RuntimeError(f"only {receipts.items} of {n} receipted")
-    return (n - receipts.first_items) / max(1e-6, receipts.last - receipts.first), rss
+    try:
+        for log in logs:
+            wait_log(log, "serving")
+        receipts = Receipts(broker, prefix)
+        time.sleep(0.3)
+        for p in procs:
+            p.send_signal(signal.SIGSTOP)
+        pub = publisher(broker, f"{prefix}-pub")
+        infos = []
+        for i in range(n):
+            node = f"n{i % NODES}"
+            m = lifecycle(f"v{i:07d}", "alert", node=node, zone=f"z{(i // NODES) % 50}")
+            infos.append(pub.publish(f"{prefix}/{node}/alert", json.dumps(m), qos=1))
+        for info in infos:
+            info.wait_for_publish(60)
+        pub.loop_stop()
+        pub.disconnect()
+        cpu0 = [cpu_s(p.pid) for p in procs]
+        pg0, mq0 = postgres_cpu_s(), cpu_s(broker.proc.pid)
+        started = time.monotonic()
+        for p in procs:
+            p.send_signal(signal.SIGCONT)
+        deadline = started + 600
+        rss = 0.0
+        while receipts.items < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+            rss = max(rss, peak_rss_mb(procs[0].pid))
+        cpu1 = [cpu_s(p.pid) for p in procs]
+        pg1, mq1 = postgres_cpu_s(), cpu_s(broker.proc.pid)
+        receipts.close()
+        if receipts.items < n:
+            raise RuntimeError(f"only {receipts.items} of {n} receipted")
+        worker_us = sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) / n * 1e6
+        return {"rate": n / max(1e-6, receipts.last - started), "rss": rss, "worker_cpu_us": worker_us,
+                "postgres_cpu_us": (pg1 - pg0) / n * 1e6, "broker_cpu_us": (mq1 - mq0) / n * 1e6}
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGCONT)
+            p.send_signal(signal.SIGTERM)
+            p.wait(30)
 
 
 def store_rate(folder: Path, url: str, n: int) -> float:
@@ -251,16 +286,24 @@ def main() -> int:
     broker = Broker(folder / "broker").start()
     pg = PostgresServer().start()
     try:
-        sqlite_rate, rss1 = ingest_rate(broker, folder, str(folder / "ingest.db"), 1, args.messages, "s")
-        pg_rate, rss2 = ingest_rate(broker, folder, pg.create_db("ingest1"), 1, args.messages, "p")
-        pg3_rate, rss3 = ingest_rate(broker, folder, pg.create_db("ingest3"), 3, args.messages, "p")
-        out = {"ingest_msgs_per_s_sqlite": round(sqlite_rate), "ingest_msgs_per_s_postgres": round(pg_rate),
-               "ingest_msgs_per_s_postgres_3_workers": round(pg3_rate),
-               "scale_ratio_3_workers": round(pg3_rate / pg_rate, 2)}
+        sqlite = ingest_rate(broker, folder, str(folder / "ingest.db"), 1, args.messages, "s")
+        pg1 = ingest_rate(broker, folder, pg.create_db("ingest1"), 1, args.messages, "p")
+        pg3 = ingest_rate(broker, folder, pg.create_db("ingest3"), 3, args.messages, "p")
+        out = {"ingest_msgs_per_s_sqlite": round(sqlite["rate"]), "ingest_msgs_per_s_postgres": round(pg1["rate"]),
+               "ingest_msgs_per_s_postgres_3_workers": round(pg3["rate"]),
+               "scale_ratio_3_workers": round(pg3["rate"] / pg1["rate"], 2),
+               # CPU per message stored: what the rates are made of, and far less sensitive than they are
+               # to what else runs on the machine.
+               "cpu_us_per_msg_worker_sqlite": round(sqlite["worker_cpu_us"]),
+               "cpu_us_per_msg_worker_postgres": round(pg1["worker_cpu_us"]),
+               "cpu_us_per_msg_postgres_server": round(pg1["postgres_cpu_us"]),
+               "cpu_us_per_msg_broker": round(pg1["broker_cpu_us"]),
+               "cpu_us_per_msg_3_workers_total": round(pg3["worker_cpu_us"] + pg3["postgres_cpu_us"]
+                                                       + pg3["broker_cpu_us"])}
         out["store_only_msgs_per_s_postgres"] = round(store_rate(folder, pg.create_db("store"), args.messages // 2))
         api = api_figures(broker, folder, args.sse_samples, args.incidents)
         out.update(api)
-        out["peak_rss_mb"] = round(max(rss1, rss2, rss3, api["api_worker_peak_rss_mb"]), 1)
+        out["peak_rss_mb"] = round(max(sqlite["rss"], pg1["rss"], pg3["rss"], api["api_worker_peak_rss_mb"]), 1)
         out["cpu_cores"] = os.cpu_count()
         out["load_avg_1m"] = round(os.getloadavg()[0], 1)
         print(json.dumps(out))

@@ -269,6 +269,72 @@ def test_a_revoked_node_is_refused_and_the_others_stay(site):
     assert "market-01" in listed and "revoked" in listed
 
 
+def officer_device(site: Sandbox, officer: str) -> tuple[dict[str, Path], dict]:
+    """The files of an officer's device bundle, unpacked as the device would (TLS files, bundle.json)."""
+    out = site.root / "officer" / officer
+    with tarfile.open(site.hub / "bundles" / f"officer-{officer}.tar") as tar:
+        tar.extractall(out, filter="data")
+    d = out / f"officer-{officer}"
+    return {"ca": d / "ca.crt", "cert": d / "device.crt", "key": d / "device.key"}, json.loads(
+        (d / "bundle.json").read_text())
+
+
+def test_an_officer_device_reports_for_its_own_officer_only_and_reads_only_its_tasks(site):
+    run = site.cli("edge-hub", "provision", "officer", "7", "8", "--dir", str(site.hub))
+    assert "officer-7.tar" in run.stdout and "officer-8.tar" in run.stdout
+    acl = (site.mosq / "edge" / "nodes.acl").read_text()
+    assert ("user officer-7\ntopic write edge/officer/7/position\ntopic write edge/officer/7/task_state\n"
+            "topic read edge/officer/7/task\n") in acl
+    site.proc.send_signal(signal.SIGHUP)  # `systemctl reload mosquitto`
+    time.sleep(1.0)
+    files, info = officer_device(site, "7")
+    assert info["client_id"] == "officer-7" and info["port"] == site.node_port
+    assert info["publish"] == ["edge/officer/7/position", "edge/officer/7/task_state"]
+    assert info["subscribe"] == ["edge/officer/7/task"]
+    hub = hub_client(site)
+    hub.subscribe("edge/#")
+    device = Client(site.node_port, "officer-7", **files)
+    try:
+        assert device.ok, device.result
+        device.subscribe("edge/officer/7/task", "edge/officer/8/task", "edge/market-01/cmd/#", "edge/+/alert")
+        device.publish("edge/officer/7/position", b'{"own": "position"}')
+        device.publish("edge/officer/7/task_state", b'{"own": "task_state"}')
+        for topic in ("edge/officer/8/position", "edge/officer/8/task_state", "edge/officer/7/task",
+                      "edge/officer/8/task", "edge/market-01/alert", "edge/market-01/status"):
+            device.publish(topic, b'{"forged": true}')
+        assert wait(lambda: {t for t, _ in hub.messages} >= {"edge/officer/7/position", "edge/officer/7/task_state"})
+        time.sleep(1.0)
+        assert not any(b"forged" in p for _, p in hub.messages), hub.messages
+        # The hub's tasks reach the officer's own device only; other officers' and nodes' topics stay shut.
+        for topic in ("edge/officer/8/task", "edge/market-01/cmd/ping", "edge/market-01/alert", "edge/officer/7/task"):
+            hub.publish(topic, f"for {topic}".encode())
+        assert wait(lambda: any(t == "edge/officer/7/task" for t, _ in device.messages))
+        time.sleep(0.5)
+        assert device.messages == [("edge/officer/7/task", b"for edge/officer/7/task")]
+    finally:
+        device.close()
+        hub.close()
+    # A lost device: revoked, its certificate refused after the broker restarts; the other officer's stays.
+    site.cli("edge-hub", "provision", "revoke", "officer-8", "--dir", str(site.hub))
+    assert "user officer-8" not in (site.mosq / "edge" / "nodes.acl").read_text()
+    assert not (site.hub / "bundles" / "officer-8.tar").exists()  # the bundle (with its key) is gone too
+    listed = site.cli("edge-hub", "provision", "list", "--dir", str(site.hub)).stdout
+    assert "officer-8" in listed and "officer-7" in listed
+
+
+def test_a_revoked_officer_device_is_refused_by_the_broker(site):
+    site.cli("edge-hub", "provision", "officer", "9", "--dir", str(site.hub))
+    files, _ = officer_device(site, "9")  # on the device before it was lost
+    site.cli("edge-hub", "provision", "revoke", "officer-9", "--dir", str(site.hub))
+    site.stop()
+    site.start()
+    lost = Client(site.node_port, "officer-9", **files)
+    assert not lost.ok
+    lost.close()
+    bad = site.cli("edge-hub", "provision", "officer", "no/slash", "--dir", str(site.hub), ok=False)
+    assert bad.returncode == 2 and "officer id" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_provisioning_again_reuses_keys_and_keeps_the_register(site):
     before = {p.name: p.read_bytes() for p in (site.hub / "ca").iterdir()}
     cert_before = (site.hub / "nodes" / "market-01.crt").read_bytes()
@@ -318,7 +384,8 @@ def test_the_shipped_broker_files_are_what_provision_writes():
     from tests.conftest import REPO
 
     site = Site(dir=Path("/etc/edge-hub"), hosts=["hub.local"],
-                nodes={"reservoir-01": {"serial": "1"}, "market-01": {"serial": "2"}})
+                nodes={"reservoir-01": {"serial": "1"}, "market-01": {"serial": "2"}},
+                officers={"police-0427": {"serial": "3", "cn": "officer-police-0427"}})
     docs = REPO / "docs" / "mosquitto"
     debian = "persistence true\npersistence_location /var/lib/mosquitto/\n"  # /etc/mosquitto/mosquitto.conf
     assert (docs / "edge.conf").read_text() == site.mosquitto_conf(debian)

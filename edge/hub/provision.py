@@ -12,6 +12,9 @@ Why it looks like this (docs/security.md has the whole story):
   password file. A node's certificate alone does not get in there.
 - **The ACL is per node**, one block each, regenerated from the register on every run: revoking a node
   removes its block (effective at the broker's next reload) and puts its certificate on the CRL.
+- **Officers' devices** (a phone app, a body-worn recorder) connect like nodes, with a certificate
+  whose CN is `officer-ID` (a name no node may take); their ACL block lets a device write only its own
+  officer's position and task reports and read only that officer's tasks.
 - **Re-running is idempotent**: the CA, the broker's and the hub's keys and every node's certificate are
   reused while valid; config files are rewritten from the register.
 - **Ownership**: mosquitto drops privileges before it reads its key, so key and password file are
@@ -38,6 +41,7 @@ from . import pki
 
 NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RESERVED = ("hub", "officer")
+OFFICER_ID = re.compile(r"^[A-Za-z0-9_-]{1,56}$")  # as the hub's officer register; "officer-" + id fits a CN
 HUB_IDENTITY = "hub"
 PASSWORD_VAR = "EDGE_HUB_MQTT_PASSWORD"
 
@@ -60,6 +64,7 @@ class Site:
     mosquitto_group: str = "mosquitto"
     hub_group: str = "edge-hub"
     nodes: dict[str, dict] = field(default_factory=dict)
+    officers: dict[str, dict] = field(default_factory=dict)  # officer id -> its device's certificate
     todo: list[str] = field(default_factory=list)
 
     # ---- files -------------------------------------------------------------------------------
@@ -96,12 +101,13 @@ class Site:
         return cls(dir=folder, hosts=data["hosts"], node_port=data["node_port"], hub_port=data["hub_port"],
                    prefix=data["prefix"], mosquitto_dir=Path(data["mosquitto_dir"]),
                    persistence_dir=Path(data["persistence_dir"]), mosquitto_group=data["mosquitto_group"],
-                   hub_group=data["hub_group"], nodes=data.get("nodes", {}))
+                   hub_group=data["hub_group"], nodes=data.get("nodes", {}), officers=data.get("officers", {}))
 
     def save(self) -> None:
         data = {"hosts": self.hosts, "node_port": self.node_port, "hub_port": self.hub_port, "prefix": self.prefix,
                 "mosquitto_dir": str(self.mosquitto_dir), "persistence_dir": str(self.persistence_dir),
-                "mosquitto_group": self.mosquitto_group, "hub_group": self.hub_group, "nodes": self.nodes}
+                "mosquitto_group": self.mosquitto_group, "hub_group": self.hub_group, "nodes": self.nodes,
+                "officers": self.officers}
         pki.write_file(self.register, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), 0o600)
 
     # ---- ownership ---------------------------------------------------------------------------
@@ -151,7 +157,7 @@ class Site:
 
     def crl(self) -> bytes:
         ca_key, ca_cert = self.ca()
-        serials = [int(n["serial"], 16) for n in self.nodes.values() if n.get("revoked")]
+        serials = [int(n["serial"], 16) for n in (*self.nodes.values(), *self.officers.values()) if n.get("revoked")]
         return pki.make_crl(ca_key, ca_cert, serials)
 
     # ---- broker, hub, nodes ------------------------------------------------------------------
@@ -229,23 +235,61 @@ class Site:
         pki.write_file(bundle, self._bundle(node, crt, key, hub_pub), 0o600)
         return bundle
 
-    def revoke(self, node: str) -> None:
-        if node not in self.nodes:
-            raise ProvisionError(f"node {node} is not in {self.register}")
-        self.nodes[node]["revoked"] = True
-        self.nodes[node]["revoked_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        self.bundle_path(node).unlink(missing_ok=True)
-        (self.dir / "nodes" / f"{node}.key").unlink(missing_ok=True)
+    def add_officer(self, officer: str, hub_pub: Path) -> Path:
+        """Issue (or reuse) the certificate of an officer's device, CN `officer-ID`; its bundle."""
+        if not OFFICER_ID.match(officer):
+            raise ProvisionError(f"officer id {officer!r}: letters, digits, - and _ only (at most 56)")
+        entry = self.officers.get(officer, {})
+        if entry.get("revoked"):
+            raise ProvisionError(f"officer {officer}'s device was revoked; issue the new device under a new officer "
+                                 "id, or remove the entry from the register")
+        if not hub_pub.is_file():
+            raise ProvisionError(f"{hub_pub}: not found; make the command-signing key first "
+                                 f"(edge-hub keys init --dir {hub_pub.parent})")
+        folder = self.dir / "officers"
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+        cn = officer_cn(officer)
+        crt, key, new = self._leaf(folder, cn, cn)
+        serial = format(pki.load_cert(crt).serial_number, "x")
+        if new or entry.get("serial") != serial:
+            entry = {"serial": serial, "cn": cn, "issued_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        self.officers[officer] = entry
+        p = self.prefix
+        info = {"officer": officer, "client_id": cn, "host": self.hosts[0], "port": self.node_port, "prefix": p,
+                "publish": [f"{p}/officer/{officer}/position", f"{p}/officer/{officer}/task_state"],
+                "subscribe": [f"{p}/officer/{officer}/task"]}
+        bundle = self.bundle_path(cn)
+        pki.write_file(bundle, self._pack(cn, info, {"device.crt": crt.read_bytes(), "device.key": key.read_bytes(),
+                                                     "hub.pub": hub_pub.read_bytes()}), 0o600)
+        return bundle
+
+    def revoke(self, name: str) -> None:
+        """Revoke a node, or an officer's device (`officer-ID`)."""
+        officer = name.removeprefix("officer-") if name.startswith("officer-") else None
+        if officer is not None and officer in self.officers:
+            entry, key = self.officers[officer], self.dir / "officers" / f"{name}.key"
+        elif name in self.nodes:
+            entry, key = self.nodes[name], self.dir / "nodes" / f"{name}.key"
+        else:
+            raise ProvisionError(f"{name} is not in {self.register} (an officer's device is officer-ID)")
+        entry["revoked"] = True
+        entry["revoked_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.bundle_path(name).unlink(missing_ok=True)
+        key.unlink(missing_ok=True)
 
     def _bundle(self, node: str, crt: Path, key: Path, hub_pub: Path) -> bytes:
         info = {"node": node, "host": self.hosts[0], "port": self.node_port, "prefix": self.prefix}
+        return self._pack(node, info, {"node.crt": crt.read_bytes(), "node.key": key.read_bytes(),
+                                       "hub.pub": hub_pub.read_bytes()})
+
+    def _pack(self, top: str, info: dict, files: dict[str, bytes]) -> bytes:
         _, ca_cert = self.ca()
-        files = {"bundle.json": (json.dumps(info, indent=2) + "\n").encode(), "ca.crt": pki.cert_pem(ca_cert),
-                 "node.crt": crt.read_bytes(), "node.key": key.read_bytes(), "hub.pub": hub_pub.read_bytes()}
+        files = {"bundle.json": (json.dumps(info, indent=2) + "\n").encode(), "ca.crt": pki.cert_pem(ca_cert), **files}
         out = io.BytesIO()
         with tarfile.open(fileobj=out, mode="w") as tar:
             for name, data in files.items():
-                member = tarfile.TarInfo(f"{node}/{name}")
+                member = tarfile.TarInfo(f"{top}/{name}")
                 member.size, member.mode, member.mtime = len(data), 0o600, 0
                 tar.addfile(member, io.BytesIO(data))
         return out.getvalue()
@@ -265,7 +309,16 @@ class Site:
             out += [f"topic read {p}/{node}/cmd/#", f"topic read {p}/{node}/receipt", f"topic read {p}/hub/boot",
                     "topic write $file-async/#", "topic write $file/#",
                     f"topic read $file-response/{node}", f"topic read $file-response/edge-{node}", ""]
+        officers = self.active_officers()
+        if officers:
+            out += ["# Officers' devices: the CN is officer-ID; each reports for its own officer only.", ""]
+        for officer in officers:
+            out += [f"user {officer_cn(officer)}", f"topic write {p}/officer/{officer}/position",
+                    f"topic write {p}/officer/{officer}/task_state", f"topic read {p}/officer/{officer}/task", ""]
         return "\n".join(out)
+
+    def active_officers(self) -> list[str]:
+        return sorted(o for o, e in self.officers.items() if not e.get("revoked"))
 
     def hub_acl(self) -> str:
         p = self.prefix
@@ -307,6 +360,12 @@ class Site:
             *location,
             "autosave_interval 5",
             "autosave_on_changes false",
+            "# The hub stores messages in batches and acknowledges a batch after its commit: with",
+            "# mosquitto's default of 20 messages in flight per client a batch could never be larger.",
+            "max_inflight_messages 1000",
+            "# Queued for a session that is away (a hub worker restarting): the default, 1000, drops the",
+            "# rest at the broker, to come again only when the nodes resend what has no receipt.",
+            "max_queued_messages 100000",
             "",
             "# Nodes: the certificate's CN is the username and the client id.",
             f"listener {self.node_port}",
@@ -321,6 +380,11 @@ class Site:
             f"password_file {b / 'hub.passwd'}",
             f"acl_file {b / 'hub.acl'}",
             ""])
+
+
+def officer_cn(officer: str) -> str:
+    """The certificate CN (so the broker username and client id) of an officer's device."""
+    return f"officer-{officer}"
 
 
 def check_node_name(node: str) -> None:

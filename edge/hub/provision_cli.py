@@ -1,4 +1,4 @@
-"""`edge-hub provision init|node|revoke|list`: the command line of edge/hub/provision.py."""
+"""`edge-hub provision init|node|officer|revoke|list`: the command line of edge/hub/provision.py."""
 
 from __future__ import annotations
 
@@ -60,6 +60,20 @@ def cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_officer(args: argparse.Namespace) -> int:
+    site = Site.load(Path(args.dir))
+    hub_pub = Path(args.hub_pub) if args.hub_pub else site.dir / "hub.pub"
+    bundles = [site.add_officer(officer, hub_pub) for officer in args.officers]
+    site.write_broker()
+    site.save()
+    for officer, bundle in zip(args.officers, bundles, strict=True):
+        print(f"officer {officer}: device bundle {bundle} (client id and CN officer-{officer}; copy it to the "
+              "device, it holds the device's private TLS key)")
+    print("reload the broker so it reads the new ACL: systemctl reload mosquitto")
+    _report(site)
+    return 0
+
+
 def cmd_revoke(args: argparse.Namespace) -> int:
     site = Site.load(Path(args.dir))
     site.revoke(args.node)
@@ -76,6 +90,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for node, entry in sorted(site.nodes.items()):
         state = f"revoked {entry.get('revoked_at', '')}" if entry.get("revoked") else "active"
         print(f"{node:24} {state:28} serial {entry['serial']} issued {entry.get('issued_at', '')}")
+    for officer, entry in sorted(site.officers.items()):
+        state = f"revoked {entry.get('revoked_at', '')}" if entry.get("revoked") else "active"
+        print(f"{'officer-' + officer:24} {state:28} serial {entry['serial']} issued {entry.get('issued_at', '')}")
     return 0
 
 
@@ -112,9 +129,16 @@ def add_provision(sub) -> None:
     q.add_argument("--hub-pub", help="the command-signing public key to ship (default DIR/hub.pub)")
     q.set_defaults(func=_guard(cmd_node))
 
-    q = psub.add_parser("revoke", parents=[common], help="remove a node's ACL entry and revoke its certificate")
-    q.add_argument("node")
+    q = psub.add_parser("officer", parents=[common],
+                        help="issue (or re-issue) the certificate and bundle of an officer's device")
+    q.add_argument("officers", nargs="+", metavar="OFFICER", help="officer id(s), as registered at the hub")
+    q.add_argument("--hub-pub", help="the task-signing public key to ship (default DIR/hub.pub)")
+    q.set_defaults(func=_guard(cmd_officer))
+
+    q = psub.add_parser("revoke", parents=[common],
+                        help="remove a node's (or officer-ID device's) ACL entry and revoke its certificate")
+    q.add_argument("node", metavar="NODE|officer-ID")
     q.set_defaults(func=_guard(cmd_revoke))
 
-    q = psub.add_parser("list", parents=[common], help="the nodes issued and revoked")
+    q = psub.add_parser("list", parents=[common], help="the nodes and officers' devices issued and revoked")
     q.set_defaults(func=_guard(cmd_list))

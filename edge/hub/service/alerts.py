@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from .config import IncidentsSection
 from .db import Tx
+from .events import FEED_LOCK
 from .incidents import OPEN, epoch
 
 RAW = "\0raw"  # the payload text as received, put there by ingest (edge.hub.service.ingest.RAW)
@@ -172,15 +173,17 @@ def store_alerts(t: Tx, messages: list[dict], config: IncidentsSection, sites: d
     t.insert_many("messages", ("id", "stage", "node", "rule", "kind", "zone", "ts", "incident", "payload", "received"),
                   [(m["id"], m["stage"], m["node"], m["rule"], m["kind"], m["zone"], m["ts"], inc.id,
                     m.get(RAW) or json.dumps(m, ensure_ascii=False), now) for m, inc in placed])
+    nodes = sorted({m["node"] for m in fresh} - known_nodes)
+    known_nodes.update(nodes)
+    t.insert_many("nodes", ("node", "lat", "lon"), [(n, *sites.get(n, (None, None))) for n in nodes],
+                  suffix="ON CONFLICT (node) DO NOTHING")
     opened = {id(i) for i in new}
     firsts = {id(i): i.first["id"] for i in new}
+    t.lock(FEED_LOCK)  # last: held until the commit (edge.hub.service.events)
+    t.changed = True
     t.insert_many("events", ("at", "kind", "data"), [
         (now, "incident", json.dumps({"id": inc.id, "created": id(inc) in opened and firsts[id(inc)] == m["id"]
                                       and m is inc.first, "node": m["node"], "stage": m["stage"],
                                       "violation": m["id"]}, separators=(",", ":")))
         for m, inc in placed])
-    nodes = sorted({m["node"] for m in fresh} - known_nodes)
-    known_nodes.update(nodes)
-    t.insert_many("nodes", ("node", "lat", "lon"), [(n, *sites.get(n, (None, None))) for n in nodes],
-                  suffix="ON CONFLICT (node) DO NOTHING")
     return len(placed), len(messages) - len(placed)

@@ -4,7 +4,9 @@ Passwords are argon2id hashes (argon2-cffi).  A login makes a random session tok
 HttpOnly, SameSite=Strict cookie (Secure over HTTPS); the store keeps only its SHA-256.  Each session
 has a CSRF token too, sent in a readable cookie; every state-changing request must repeat it in the
 X-CSRF-Token header (double submit, checked against the session's own token).  Logins are limited
-per user name and per client address within a minute (in each worker's memory).
+per user name and per client address within a minute, counted in the store, so that several `serve`
+workers behind one address share one limit (a guesser cannot get N times the attempts by landing on
+N workers), and a restart does not reset it.
 """
 
 from __future__ import annotations
@@ -107,20 +109,27 @@ def close_session(db: Database, token: str) -> None:
 
 
 class RateLimit:
-    """At most `per_minute` attempts per key within the last 60 s."""
+    """At most `per_minute` attempts per key within the last 60 s; counted in `db`'s `login_attempts`
+    when given (shared by every worker on that store), else in this process's memory."""
 
-    def __init__(self, per_minute: int):
+    WINDOW_S = 60.0
+
+    def __init__(self, per_minute: int, db: Database | None = None):
         self.per_minute = per_minute
+        self.db = db
         self._hits: dict[str, deque] = defaultdict(deque)
         self._lock = threading.Lock()
 
     def allow(self, *keys: str) -> bool:
+        """Counts the attempt (on every key) when it is allowed."""
+        if self.db is not None:
+            return self._allow_stored(keys)
         now = time.monotonic()
         with self._lock:
             ok = True
             for key in keys:
                 hits = self._hits[key]
-                while hits and now - hits[0] > 60:
+                while hits and now - hits[0] > self.WINDOW_S:
                     hits.popleft()
                 ok = ok and len(hits) < self.per_minute
             if ok:
@@ -128,6 +137,24 @@ class RateLimit:
                     self._hits[key].append(now)
             return ok
 
+    def _allow_stored(self, keys: tuple[str, ...]) -> bool:
+        now = time.time()
+        with self.db.tx() as t:
+            t.lock_many([f"login:{k}" for k in keys])  # two workers cannot both take the last attempt
+            t.execute("DELETE FROM login_attempts WHERE at < ?", (now - self.WINDOW_S,))
+            where, params = t.among("subject", list(keys))
+            counts = dict(t.execute(f"SELECT subject, count(*) FROM login_attempts WHERE {where} GROUP BY subject", params))
+            if any(int(counts.get(k, 0)) >= self.per_minute for k in keys):
+                return False
+            t.executemany("INSERT INTO login_attempts (subject, at) VALUES (?, ?)", [(k, now) for k in keys])
+        return True
+
     def retry_after(self, key: str) -> int:
+        """Seconds until `key` may try again."""
+        if self.db is not None:
+            row = self.db.query("SELECT min(at) FROM login_attempts WHERE subject = ? AND at >= ?",
+                                (key, time.time() - self.WINDOW_S))
+            first = row[0][0] if row else None
+            return max(1, int(self.WINDOW_S - (time.time() - first))) if first is not None else 1
         hits = self._hits.get(key)
-        return max(1, int(60 - (time.monotonic() - hits[0]))) if hits else 1
+        return max(1, int(self.WINDOW_S - (time.monotonic() - hits[0]))) if hits else 1

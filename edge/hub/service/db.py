@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class Tx:
     def __init__(self, db: Database, conn):
         self.db = db
         self.conn = conn
+        self.changed = False  # it wrote to the change feed: Database.on_commit runs after the commit
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.db._execute(self.conn, sql, params)
@@ -94,6 +95,7 @@ class Database:
         self._size = 0
         self._max = pool
         self._lock = threading.Lock()
+        self.on_commit: list[Callable[[], None]] = []  # after a transaction that changed the feed commits
         if self.kind == "sqlite":
             try:
                 Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -164,22 +166,26 @@ class Database:
     def tx(self, write: bool = True) -> Iterator[Tx]:
         """One transaction; committed when the block ends, rolled back on an exception."""
         with self._borrow() as conn:
+            t = Tx(self, conn)
             if self.kind == "sqlite":
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
-                    yield Tx(self, conn)
+                    yield t
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
             else:
                 try:
-                    yield Tx(self, conn)
+                    yield t
                 except BaseException:
                     if not conn.closed:
                         conn.rollback()
                     raise
                 conn.commit()
+        if t.changed:
+            for hook in self.on_commit:
+                hook()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self.tx(write=False) as t:
@@ -189,7 +195,7 @@ class Database:
         if self.kind == "sqlite":
             return list(conn.execute(sql, tuple(params)))
         with conn.cursor() as cur:
-            cur.execute(sql.replace("?", "%s"), tuple(params))
+            cur.execute(_pg_sql(sql, params), tuple(params))
             return cur.fetchall() if cur.description is not None else []
 
     def close(self) -> None:
@@ -224,6 +230,18 @@ class Database:
                 log.info("store: migrated to schema version %d", number)
                 version = number
         return version
+
+
+def _pg_sql(sql: str, params: Sequence[Any]) -> str:
+    """`?` to psycopg's placeholders: a list goes in binary (`%b`), which spares psycopg quoting
+    and escaping every element of the arrays the batched statements pass (half their client time)."""
+    if not any(isinstance(p, list) for p in params):
+        return sql.replace("?", "%s")
+    parts = sql.split("?")
+    out = [parts[0]]
+    for param, part in zip(params, parts[1:], strict=False):
+        out += ["%b" if isinstance(param, list) else "%s", part]
+    return "".join(out)
 
 
 def _statements(sql: str) -> list[str]:

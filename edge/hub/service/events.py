@@ -1,7 +1,10 @@
 """The change feed: every change the console should see is a row in `events`, written in the same
 transaction as the change.  The SSE stream reads the rows after the last one it sent, so an event
 made by any worker reaches every worker's clients, and a client that reconnects with
-`Last-Event-ID` misses nothing."""
+`Last-Event-ID` misses nothing.  The readers (edge.hub.service.feed) go by `seq`, so on PostgreSQL
+the numbers are handed out in commit order: a writer takes the `FEED_LOCK` just before its events
+(as late as it can: it is held to the commit), else a worker's row numbered 100 could commit after
+another's 101 had been read, and no reader would ever see it."""
 
 from __future__ import annotations
 
@@ -12,9 +15,12 @@ from .db import Database, Tx
 
 #: Rows older than this are removed by `prune` (a console reconnecting later reloads its lists).
 KEEP_S = 24 * 3600
+FEED_LOCK = "edge-hub-events"
 
 
 def emit(tx: Tx, kind: str, data: dict) -> None:
+    tx.lock(FEED_LOCK)
+    tx.changed = True
     tx.execute("INSERT INTO events (at, kind, data) VALUES (?, ?, ?)",
                (time.time(), kind, json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
 

@@ -55,46 +55,6 @@ def epoch(text: str | None, default: float) -> float:
         return default
 
 
-def attach(tx: Tx, m: dict, config: IncidentsSection, site: tuple[float, float] | None) -> tuple[int, bool]:
-    """The incident this new lifecycle message belongs to (made if need be); (id, created).
-    The caller holds the (node, rule, zone) lock."""
-    now = time.time()
-    seen = epoch(m.get("ts"), now)
-    level = "alert" if m["stage"] == "alert" else "warning"
-    row = tx.one("SELECT incident FROM violations WHERE id = ?", (m["id"],))
-    new_violation = row is None
-    incident = int(row[0]) if row else None
-    if incident is None:
-        started = epoch(m.get("started_at"), seen)
-        row = tx.one("SELECT id FROM incidents WHERE node = ? AND rule = ? AND zone = ? AND last_seen >= ? AND "
-                     "state IN ('new', 'acknowledged', 'dispatched', 'on_scene') ORDER BY last_seen DESC LIMIT 1",
-                     (m["node"], m["rule"], m["zone"], started - config.group_window_s))
-        incident = int(row[0]) if row else None
-    loc = m.get("location") or {}
-    lat, lon = (loc.get("lat"), loc.get("lon")) if loc.get("lat") is not None else (site or (None, None))
-    created = incident is None
-    if created:
-        row = tx.one("INSERT INTO incidents (node, rule, kind, zone, state, level, opened_at, last_seen, messages, "
-                     "violations, lat, lon, evidence, updated) VALUES (?, ?, ?, ?, 'new', ?, ?, ?, 1, 1, ?, ?, ?, ?) "
-                     "RETURNING id",
-                     (m["node"], m["rule"], m["kind"], m["zone"], level, now, seen, lat, lon, m.get("evidence"), now))
-        incident = int(row[0])
-        tx.execute("INSERT INTO audit (incident, at, actor, from_state, to_state, comment) VALUES (?, ?, ?, ?, ?, ?)",
-                   (incident, now, f"node:{m['node']}", None, "new", f"{m['stage']} {m['id']}"))
-    else:
-        tx.execute("UPDATE incidents SET last_seen = CASE WHEN last_seen < ? THEN ? ELSE last_seen END, "
-                   "messages = messages + 1, violations = violations + ?, "
-                   "level = CASE WHEN ? = 'alert' THEN 'alert' ELSE level END, "
-                   "lat = COALESCE(lat, ?), lon = COALESCE(lon, ?), evidence = COALESCE(?, evidence), updated = ? "
-                   "WHERE id = ?",
-                   (seen, seen, 1 if new_violation else 0, level, lat, lon, m.get("evidence"), now, incident))
-    if new_violation:
-        tx.execute("INSERT INTO violations (id, node, incident) VALUES (?, ?, ?)", (m["id"], m["node"], incident))
-    emit(tx, "incident", {"id": incident, "created": created, "node": m["node"], "stage": m["stage"],
-                          "violation": m["id"]})
-    return incident, created
-
-
 def transition(tx: Tx, incident: int, to: str, actor: str, comment: str = "", *, reason: str | None = None,
                officer: str | None = None) -> dict:
     """Move an incident to `to`, with its audit row; TransitionError if the state machine forbids it."""

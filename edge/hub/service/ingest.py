@@ -52,6 +52,14 @@ def _one_line(exc: ValidationError) -> str:
     return f"{loc}: {e['msg']}"
 
 
+def _fields(m: LifecycleMessage, text: str) -> dict:
+    """What storing a lifecycle message needs of it, and its text as it came (stored, not re-encoded)."""
+    loc = m.location
+    return {"id": m.id, "node": m.node, "rule": m.rule, "kind": m.kind, "stage": m.stage, "zone": m.zone, "ts": m.ts,
+            "started_at": m.started_at, "evidence": m.evidence,
+            "location": {"lat": loc.lat, "lon": loc.lon} if loc is not None else None, RAW: text}
+
+
 class Ingest:
     def __init__(self, db: Database, config: HubConfig, publish, bad: BadInput | None = None):
         self.db = db
@@ -116,17 +124,19 @@ class Ingest:
             return None
         label = f"officer {source}" if len(parts) == 4 else f"node {source}"
         try:
-            body = json.loads(item.payload)
-            parsed = model.model_validate(body)
-        except ValueError as exc:
-            self.bad(label, f"{kind}: " + (_one_line(exc) if isinstance(exc, ValidationError) else "not JSON"))
+            text = item.payload.decode("utf-8")
+            parsed = model.model_validate_json(text)  # parsed and checked in one pass (pydantic-core)
+        except UnicodeDecodeError:
+            self.bad(label, f"{kind}: not UTF-8")
+            return None
+        except ValidationError as exc:
+            self.bad(label, f"{kind}: " + ("not JSON" if exc.errors()[0]["type"] == "json_invalid" else _one_line(exc)))
             return None
         if kind in ("alert", "cmd_result") and parsed.node != source:
             self.bad(label, f"{kind}: says node {parsed.node!r} on the topic of {source!r}")
             return None
         if kind == "alert":
-            body[RAW] = item.payload.decode("utf-8")  # stored as it came: no second encoding
-            return kind, source, body
+            return kind, source, _fields(parsed, text)
         return kind, source, parsed
 
     # --- per kind -----------------------------------------------------------------------------------

@@ -141,4 +141,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (node, bundle)
     )
     """,
+    # 2: the grouping index without last_seen, which every ingest batch updates: an index on it made
+    # each incident update write new entries in every index (no heap-only update on PostgreSQL).
+    """
+    DROP INDEX incidents_group;
+    CREATE INDEX incidents_key ON incidents (node, rule, zone)
+    """,
+    # 3: login attempts, counted in the store so that every worker shares the rate limit (auth.RateLimit).
+    """
+    CREATE TABLE login_attempts (
+        subject TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX login_attempts_subject ON login_attempts (subject, at);
+    CREATE INDEX login_attempts_at ON login_attempts (at)
+    """,
 ]

@@ -3,7 +3,9 @@
 paho acknowledges a QoS 1 message when the callback returns unless told otherwise; the hub uses
 `manual_ack` and acks after the database commit, so a worker killed between the two leaves the
 message in its session at the broker, which delivers it again when the worker is back (and the
-node's outbox sends it again anyway until the receipt comes).
+node's outbox sends it again anyway until the receipt comes).  A batch is acknowledged in one write
+(edge.hub.service.paho_batch); a message received before a reconnect is not acknowledged after it:
+the broker sends it again on the new connection, and its packet id may by then name another message.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from .config import BrokerSection
+from .paho_batch import BatchClient
 
 log = logging.getLogger("edge.hub.mqtt")
 
@@ -32,6 +35,7 @@ class Inbound:
     mid: int
     qos: int
     received: float
+    connection: int = 0  # which connection it came on (Session.connection)
 
 
 class Session:
@@ -41,10 +45,11 @@ class Session:
         self.config = config
         self.subscriptions = subscriptions
         self.announce: tuple[str, bytes] | None = None  # published retained on every connect (hub boot)
-        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self.connected = threading.Event()
+        self.connection = 0  # counts connects: acks of an earlier connection's messages are dropped
         self._stopping = False
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or config.client_id,
+        self.client = BatchClient(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or config.client_id,
                                   protocol=mqtt.MQTTv5, manual_ack=True)
         if config.username:
             password = os.environ.get(config.password_env) if config.password_env else None
@@ -68,6 +73,7 @@ class Session:
         from ...link.mqtt import nodelay
 
         nodelay(client)
+        self.connection += 1
         client.subscribe(self.subscriptions)
         if self.announce is not None:
             client.publish(self.announce[0], self.announce[1], qos=1, retain=True)
@@ -80,7 +86,7 @@ class Session:
             log.warning("broker: disconnected (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, m):
-        self.inbox.put(Inbound(m.topic, m.payload, m.mid, m.qos, time.time()))
+        self.inbox.put(Inbound(m.topic, m.payload, m.mid, m.qos, time.time(), self.connection))
 
     def start(self, timeout: float = 10.0) -> None:
         host, _, port = self.config.address.rpartition(":")
@@ -96,8 +102,12 @@ class Session:
             raise ConnectionError(f"the broker at {self.config.address} did not accept the connection")
 
     def ack(self, item: Inbound) -> None:
-        if item.qos > 0:
-            self.client.ack(item.mid, item.qos)
+        self.ack_many([item])
+
+    def ack_many(self, items: list[Inbound]) -> None:
+        """Acknowledge stored messages (call after the commit), those of the current connection only."""
+        current = self.connection
+        self.client.ack_many((i.mid, i.qos) for i in items if i.qos > 0 and i.connection == current)
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
         self.client.publish(topic, payload, qos=qos)

@@ -97,7 +97,7 @@ class HubService:
 
         c = self.config
         hub = Hub(self.db, c, self.key, lambda topic, payload: self.session.publish(topic, payload),
-                  self.evidence_root, RateLimit(c.api.login_attempts_per_minute), self.counters)
+                  self.evidence_root, RateLimit(c.api.login_attempts_per_minute, self.db), self.counters)
         host, _, port = c.api.listen.rpartition(":")
         kwargs = {}
         if c.api.tls_cert:
@@ -165,10 +165,12 @@ class HubService:
                     stop.wait(RETRY_S)
             if not stored:
                 break  # stopping: the unacknowledged messages come again after the restart
-            for item in messages:
-                self.session.ack(item)
+            self.session.ack_many(messages)
             self.batches += 1
         dog.stopping()
+        c = self.counters()
+        log.info("ingest: %d stored, %d duplicates, %d refused, in %d batches", c["stored"], c["duplicates"],
+                 c["refused"], c["batches"])
 
     def _store(self, messages: list[Inbound]) -> None:
         """Store a batch.  If that fails while the database answers, each message is tried alone

@@ -66,10 +66,10 @@ def unhandled(h: Hub) -> int:
 def render(request: Request, template: str, u: User | None, **context) -> HTMLResponse:
     lang = lang_of(request)
     h = hub_of(request)
-    page = env.get_template(template).render(
-        request=request, user=u, lang=lang, w=i18n.words(lang), path=request.url.path,
-        is_dispatcher=bool(u and can(u, "dispatcher")), is_admin=bool(u and can(u, "admin")),
-        unhandled=unhandled(h) if u else 0, sound=h.config.console.sound, **context)
+    values = dict(request=request, user=u, lang=lang, w=i18n.words(lang), path=request.url.path,
+                  is_dispatcher=bool(u and can(u, "dispatcher")), is_admin=bool(u and can(u, "admin")),
+                  unhandled=unhandled(h) if u else 0, sound=h.config.console.sound)
+    page = env.get_template(template).render({**values, **context})
     response = HTMLResponse(page)
     if request.query_params.get("lang") in i18n.LANGS:
         response.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, samesite="strict", path="/")

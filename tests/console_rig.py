@@ -77,9 +77,7 @@ class Rig:
         self.applied: list[list[dict]] = []  # the zones of each profile the node applied
         self.node.link.router.register("config", self._config)
         self.pub = Publisher(self.broker, f"{self.prefix}-pub")
-        self.pub.send(f"{self.prefix}/n1/stats", {"ts": _iso(), "fps": 9.5, "frames": 100, "dropped": 0,
-                                                  "source": "usb:0", "uptime_s": 60, "inference_ms": 41.0,
-                                                  "disk_free_gb": 12.5, "temperature_c": 51.0})
+        self.stats()
         from edge.hub.service import auth
 
         for name, role in (("admin", "admin"), ("dan", "dispatcher"), ("vera", "viewer")):
@@ -106,6 +104,14 @@ class Rig:
         reply(True, None, {"applied": ["zones", "rules", "track"], "restart_required": []})
 
     # --- helpers the tests use --------------------------------------------------------------------
+    def stats(self, **extra) -> None:
+        """The node's health figures, with the keys edge/node.py sends."""
+        self.pub.send(f"{self.prefix}/n1/stats", {"ts": _iso(), "fps": 9.5, "frames": 100, "dropped": 0,
+                                                  "source": "streaming", "uptime_s": 60, "inference_ms": 41.0,
+                                                  "disk_free_bytes": 12_500_000_000, "cpu_temp_c": 51.0,
+                                                  "outbox_depth": 2, "outbox_awaiting_receipt": 1,
+                                                  "model": "yolo11n-fishing", "healthy": True, **extra})
+
     @property
     def base(self) -> str:
         return self.hub.base
@@ -195,16 +201,25 @@ def _iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def make_tiles(folder: Path) -> None:
-    """A tiny tile set (zoom 0..1, Z/X/Y.png): the folder a hub may serve instead of the outline base."""
+def make_tiles(folder: Path, zooms=(14, 15, 16), box=(29.98, 119.98, 30.02, 120.02)) -> None:
+    """A tiny tile set (Z/X/Y.png, web-mercator numbering) over the test site: the folder an operator
+    may point [console] tiles at instead of the outline base."""
+    import math
+
     import cv2
     import numpy as np
 
-    for z in (0, 1):
-        for x in range(2 ** z):
-            for y in range(2 ** z):
+    def tile_of(lat: float, lon: float, z: int) -> tuple[int, int]:
+        n = 2 ** z
+        y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+        return int((lon + 180) / 360 * n), int(y)
+
+    for z in zooms:
+        (x0, y1), (x1, y0) = tile_of(box[0], box[1], z), tile_of(box[2], box[3], z)
+        for x in range(x0, x1 + 1):
+            for y in range(y0, y1 + 1):
                 (folder / str(z) / str(x)).mkdir(parents=True, exist_ok=True)
-                tile = np.full((256, 256, 3), (200, 220 - 40 * x, 180 + 30 * y), np.uint8)
+                tile = np.full((256, 256, 3), (200, 220 - 10 * (x % 4), 180 + 10 * (y % 4)), np.uint8)
                 cv2.imwrite(str(folder / str(z) / str(x) / f"{y}.png"), tile)
 
 

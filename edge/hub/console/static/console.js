@@ -226,4 +226,131 @@
       }
     });
   };
+
+  // --- the map --------------------------------------------------------------------------------
+  window.edgeMap = function (opts) {
+    const map = L.map("map", {attributionControl: false, maxZoom: opts.maxZoom});
+    if (opts.tiles) L.tileLayer("/console/tiles/{z}/{x}/{y}.png", {maxZoom: opts.maxZoom}).addTo(map);
+    const colours = {online: "#2f855a", degraded: "#b7791f", offline: "#c53030"};
+    const layers = {nodes: L.layerGroup().addTo(map), incidents: L.layerGroup().addTo(map),
+                    officers: L.layerGroup().addTo(map)};
+    const state = {officers: {}, nodes: {}, incidents: {}, fitted: false};
+    window.edgeMapState = state;
+    fetch("/console/map/sites.geojson").then((r) => r.json()).then((g) => {
+      const outline = L.geoJSON(g, {style: {color: "#4a5568", weight: 2, fillColor: "#cbd5e0", fillOpacity: 0.4}})
+        .bindTooltip((l) => (l.feature.properties || {}).name || "").addTo(map);
+      if (g.features && g.features.length) { map.fitBounds(outline.getBounds().pad(0.3)); state.fitted = true; }
+      load();
+    });
+    function load() {
+      return fetch("/console/map/data").then((r) => r.json()).then((d) => {
+        for (const l of Object.values(layers)) l.clearLayers();
+        state.nodes = {}; state.incidents = {}; state.officers = {};
+        const points = [];
+        for (const n of d.nodes) {
+          L.circleMarker([n.lat, n.lon], {radius: 9, color: colours[n.state], fillOpacity: 0.8})
+            .bindTooltip(n.id + " · " + n.state).addTo(layers.nodes);
+          state.nodes[n.id] = n; points.push([n.lat, n.lon]);
+        }
+        for (const i of d.incidents) {
+          L.marker([i.lat, i.lon], {icon: L.divIcon({className: "", html: '<b style="color:#c53030;font-size:18px">▲</b>'})})
+            .bindTooltip("#" + i.id + " " + i.rule + " · " + i.state)
+            .on("click", () => { location.href = "/console/incidents/" + i.id; }).addTo(layers.incidents);
+          state.incidents[i.id] = i;
+        }
+        for (const o of d.officers) {
+          L.marker([o.lat, o.lon], {icon: L.divIcon({className: "", html: '<b style="color:#2b6cb0;font-size:18px">◆</b>'})})
+            .bindTooltip(o.name).addTo(layers.officers);
+          state.officers[o.id] = [o.lat, o.lon]; points.push([o.lat, o.lon]);
+        }
+        if (!state.fitted && points.length) { map.fitBounds(L.latLngBounds(points).pad(0.3)); state.fitted = true; }
+        if (!state.fitted) map.setView([30, 120], 3);
+        state.loads = (state.loads || 0) + 1;
+      });
+    }
+    let timer = null;
+    const soon = () => { clearTimeout(timer); timer = setTimeout(load, 100); };
+    for (const kind of ["node", "officer", "incident", "task"]) edgeOn(kind, soon);
+    setInterval(load, 60000);  // degraded (stale stats) shows as the clock runs
+    window.edgeMapLoad = load;
+  };
+
+  // --- the zone editor ------------------------------------------------------------------------
+  window.edgeZones = function (node, zones, canEdit, words) {
+    const svg = document.getElementById("shapes"), W = 640, H = 480, NS = "http://www.w3.org/2000/svg";
+    const colours = ["#f6e05e", "#68d391", "#63b3ed", "#fc8181", "#b794f4"];
+    window.edgeZoneState = zones;
+    let drag = null;
+    function draw() {
+      svg.innerHTML = "";
+      const which = document.getElementById("which");
+      if (which) which.innerHTML = zones.map((z) => "<option>" + z.name + "</option>").join("");
+      zones.forEach((z, zi) => {
+        const c = colours[zi % colours.length], poly = document.createElementNS(NS, "polygon");
+        poly.setAttribute("points", z.polygon.map(([x, y]) => x * W + "," + y * H).join(" "));
+        poly.setAttribute("fill", c); poly.setAttribute("fill-opacity", "0.25"); poly.setAttribute("stroke", c);
+        poly.setAttribute("stroke-width", "2"); poly.dataset.zone = z.name; svg.appendChild(poly);
+        const label = document.createElementNS(NS, "text");
+        label.setAttribute("x", z.polygon[0][0] * W + 4); label.setAttribute("y", z.polygon[0][1] * H - 4);
+        label.setAttribute("fill", c); label.textContent = z.name; svg.appendChild(label);
+        z.polygon.forEach(([x, y], pi) => {
+          const h = document.createElementNS(NS, "circle");
+          h.setAttribute("cx", x * W); h.setAttribute("cy", y * H); h.setAttribute("r", canEdit ? 7 : 3);
+          h.setAttribute("fill", c); h.setAttribute("class", "vertex");
+          h.dataset.zone = z.name; h.dataset.point = pi;
+          if (canEdit) h.addEventListener("pointerdown", (ev) => { drag = [zi, pi]; ev.preventDefault(); });
+          svg.appendChild(h);
+        });
+      });
+    }
+    svg.addEventListener("pointermove", (ev) => {
+      if (!drag) return;
+      const r = svg.getBoundingClientRect();
+      const x = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
+      const y = Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height));
+      zones[drag[0]].polygon[drag[1]] = [Math.round(x * 1000) / 1000, Math.round(y * 1000) / 1000];
+      const keep = drag; draw(); drag = keep;
+    });
+    window.addEventListener("pointerup", () => { drag = null; });
+    draw();
+    if (!canEdit) return;
+    const result = document.getElementById("zone-result");
+    document.getElementById("add-zone").onclick = () => {
+      const name = document.getElementById("new-name").value.trim();
+      if (!name) return;
+      zones.push({name, polygon: [[0.4, 0.2], [0.6, 0.2], [0.6, 0.4], [0.4, 0.4]]}); draw();
+    };
+    document.getElementById("remove-zone").onclick = () => {
+      const name = document.getElementById("which").value;
+      zones.splice(zones.findIndex((z) => z.name === name), 1); draw();
+    };
+    document.getElementById("snap").onclick = async () => {
+      const r = await api("POST", "/api/nodes/" + node + "/commands", {name: "snapshot", args: {thumbnail: 640}});
+      const wait = async () => {
+        const c = await api("GET", "/api/commands/" + r.id);
+        if (c.state === "sent") return setTimeout(wait, 300);
+        if (c.ok) location.reload();
+      };
+      wait();
+    };
+    document.getElementById("save-zones").onclick = async () => {
+      result.dataset.state = ""; result.className = "";
+      let r;
+      try {
+        r = await api("POST", "/api/nodes/" + node + "/zones",
+          {zones: zones.map((z) => ({name: z.name, polygon: z.polygon}))});
+      } catch (e) {
+        result.textContent = document.getElementById("toast").textContent; result.dataset.state = "refused";
+        result.className = "bad"; return;
+      }
+      result.textContent = words.sent + " " + r.command; result.dataset.state = "sent";
+      const poll = async () => {
+        const a = await api("GET", "/api/nodes/" + node + "/zones/" + r.command);
+        if (a.state === "sent") return setTimeout(poll, 300);
+        result.dataset.state = a.ok ? "applied" : "failed"; result.className = a.ok ? "" : "bad";
+        result.textContent = a.ok ? words.done + ": " + JSON.stringify(a.data) : words.failed + ": " + a.error;
+      };
+      poll();
+    };
+  };
 })();

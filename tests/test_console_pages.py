@@ -40,8 +40,10 @@ def test_nodes_health_and_the_zone_editor(console):  # noqa: F811
     page.click("#nodes tr[data-node='n1'] a")
     page.wait_for_selector("#shapes circle.vertex")
     # Snapshot now: the camera's picture comes under the zones.
-    page.click("#snap")
-    page.wait_for_selector("img#picture", timeout=10000)
+    with page.expect_navigation(timeout=10000):  # reloaded once the node's picture arrived
+        page.click("#snap")
+    page.wait_for_selector("img#picture")
+    assert page.evaluate("document.getElementById('picture').naturalWidth") == 640
     # Drag the shore zone's first vertex (0.1, 0.5) to about (0.25, 0.3).
     box = page.locator("#shapes").bounding_box()
     handle = page.locator("#shapes circle[data-zone='shore'][data-point='0']")

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 TEST_STAMP := $(VENV)/.installed-test
 SYSTEM_PACKAGES := mosquitto mosquitto-clients espeak-ng alsa-utils
-TEST_PACKAGES := ffmpeg rtsp-server-perl postgresql chromium
+TEST_PACKAGES := ffmpeg rtsp-server-perl postgresql chromium fonts-wqy-microhei
 PYTEST_ARGS ?=
 
 .PHONY: all setup test demo lint system-deps test-deps clean

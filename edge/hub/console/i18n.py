@@ -17,7 +17,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "acknowledge": ("确认", "Acknowledge"), "dismiss": ("误报排除", "Dismiss"), "open": ("打开", "Open"),
     "reason": ("原因", "Reason"), "comment": ("备注", "Comment"), "cancel": ("取消", "Cancel"),
     "confirm": ("确定", "Confirm"), "snooze": ("静默 1 小时", "Snooze 1 h"), "snoozed": ("已静默", "snoozed"),
-    "resume": ("恢复", "Resume"), "keys": ("键盘: j/k 选择, a 确认, d 排除, Enter 打开",
+    "resume": ("恢复", "Resume"), "keyhelp": ("键盘: j/k 选择, a 确认, d 排除, Enter 打开",
                                             "Keys: j/k select, a acknowledge, d dismiss, Enter open"),
     "none": ("暂无事件", "No incidents"),
     "new": ("新", "new"), "acknowledged": ("已确认", "acknowledged"), "dispatched": ("已派单", "dispatched"),

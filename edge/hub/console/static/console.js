@@ -23,6 +23,18 @@
   }
   window.edgeApi = api; window.edgeToast = toast;
 
+  // A fragment fetched and swapped in; the promise always settles (a live refresh must never stall).
+  async function swap(url, target) {
+    const r = await fetch(url, {credentials: "same-origin", headers: {"HX-Request": "true"}});
+    if (r.status === 401 || r.redirected) { location.reload(); return; }
+    if (!r.ok) throw new Error(r.status);
+    const el = document.querySelector(target);
+    el.innerHTML = await r.text();
+    htmx.process(el);
+    el.dispatchEvent(new CustomEvent("edge:swapped", {bubbles: true}));
+  }
+  window.edgeSwap = swap;
+
   // The tone: made here (WebAudio), no sound file; muted per browser (localStorage).
   window.edgeBeeps = 0;
   function muted() { return localStorage.getItem("edge-mute") === "1"; }
@@ -130,7 +142,7 @@
       if (busy) { again = true; return; }
       busy = true;
       const params = new URLSearchParams(new FormData(document.getElementById("filters"))).toString();
-      htmx.ajax("GET", "/console/queue/rows?" + params, {target: "#rows", swap: "innerHTML"})
+      swap("/console/queue/rows?" + params, "#rows").catch(() => {})
         .finally(() => { busy = false; if (again) { again = false; refresh(); } });
     }
     window.edgeRefresh = refresh;
@@ -181,6 +193,7 @@
       else if (tr && (ev.key === "Enter" || ev.key === "o")) location.href = "/console/incidents/" + selected;
     });
     document.body.addEventListener("htmx:afterSwap", (ev) => { if (ev.detail.target.id === "rows") applySnooze(); });
+    document.body.addEventListener("edge:swapped", (ev) => { if (ev.target.id === "rows") applySnooze(); });
     edgeOn("incident", refresh);
     setInterval(applySnooze, 30000);  // a snooze ends by itself
     setInterval(refresh, 60000);  // overdue marks appear as the clock passes the targets
@@ -194,7 +207,16 @@
     function refresh() {
       if (busy) { again = true; return; }
       busy = true;
-      htmx.ajax("GET", "/console/incidents/" + id + "/live", {target: "#live", swap: "innerHTML"})
+      // What the dispatcher is typing or has chosen survives the live refresh.
+      const kept = {};
+      for (const el of live.querySelectorAll("input[id], select[id]")) kept[el.id] = el.value;
+      const focus = document.activeElement && document.activeElement.id;
+      swap("/console/incidents/" + id + "/live", "#live")
+        .then(() => {
+          for (const [k, v] of Object.entries(kept)) { const el = document.getElementById(k); if (el) el.value = v; }
+          if (focus && document.getElementById(focus)) document.getElementById(focus).focus();
+        })
+        .catch(() => {})
         .finally(() => { busy = false; if (again) { again = false; refresh(); } });
     }
     window.edgeRefresh = refresh;
@@ -212,7 +234,8 @@
       if (b.classList.contains("to")) {
         const body = {to: b.dataset.to, comment: comment()};
         if (b.dataset.to === "dismissed") body.reason = document.getElementById("t-reason").value;
-        await api("POST", "/api/incidents/" + id + "/transition", body); refresh();
+        await api("POST", "/api/incidents/" + id + "/transition", body);
+        document.getElementById("t-comment").value = ""; refresh();
       } else if (b.classList.contains("dispatch")) {
         await api("POST", "/api/incidents/" + id + "/dispatch", {officer: b.dataset.officer, note: comment()});
         refresh();

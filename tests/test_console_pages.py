@@ -88,3 +88,32 @@ def test_statistics_charts(console):  # noqa: F811
     assert any(t.startswith("no_swimming: ") and not t.endswith(" 0%") for t in bars), bars
     assert page.locator("#chart-times line.target").count() == 3  # each time against its target
     page.context.close()
+
+
+def test_an_admin_adds_a_user_and_an_officer_and_a_dispatcher_may_not(console):  # noqa: F811
+    from edge.hub.service import auth
+
+    page = console.page("admin")
+    page.click("header nav a[href='/console/admin']")
+    page.fill("#add-user input[name=name]", "newbie")
+    page.fill("#add-user input[name=password]", "a long password 9")
+    page.select_option("#add-user select[name=role]", "viewer")
+    with page.expect_navigation():
+        page.click("#add-user button")
+    assert "viewer" in page.inner_text("#users tr[data-user='newbie']")
+    assert auth.authenticate(console.hub.db, "newbie", "a long password 9") == "viewer"  # hashed, usable
+    page.fill("#add-officer input[name=id]", "zf-0999")
+    page.fill("#add-officer input[name=name]", "<b>Zhang</b>")
+    with page.expect_navigation():
+        page.click("#add-officer button")
+    assert page.inner_text("#officers tr[data-officer='zf-0999']").startswith("zf-0999\t<b>Zhang</b>")  # as text
+    page.context.close()
+    dan = console.page("dan")
+    assert dan.locator("header nav a[href='/console/admin']").count() == 0
+    csrf = next(c["value"] for c in dan.context.cookies() if c["name"] == "edge_csrf")
+    r = dan.request.post("/api/users", data={"name": "sneaky", "password": "12345678x", "role": "admin"},
+                         headers={"X-CSRF-Token": csrf})
+    assert r.status == 403
+    dan.goto("/console/admin")
+    assert "/console/login" in dan.url  # not an admin page for a dispatcher
+    dan.context.close()

@@ -14,12 +14,12 @@ def mount(app) -> None:
     from fastapi.responses import RedirectResponse
     from fastapi.staticfiles import StaticFiles
 
-    from ..service.api import zones
-    from . import export, incident, mapview, nodes, queue, stats
+    from ..service.api import users, zones
+    from . import admin, export, incident, mapview, nodes, queue, stats
     from .web import HERE, Redirect, to_login
 
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (zones, queue, incident, export, mapview, nodes, stats):
+    for module in (zones, users, queue, incident, export, mapview, nodes, stats, admin):
         app.include_router(module.router)
 
     @app.exception_handler(Redirect)

@@ -50,6 +50,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "per_rule": ("各规则事件", "Incidents per rule"), "false_rate": ("误报率", "False-alarm rate"),
     "times": ("响应时间 (p50 / p90, 秒) 与目标", "Response times (p50 / p90, s) against targets"),
     "to_ack": ("确认", "acknowledge"), "to_dispatch": ("派单", "dispatch"), "to_scene": ("到场", "on scene"),
+    "admin": ("管理", "Admin"), "users": ("用户", "Users"), "add_user": ("添加用户", "Add user"),
+    "add_officer": ("登记执法人员", "Register officer"), "name": ("姓名", "Name"), "badge": ("警号", "Badge"),
+    "device": ("设备序列号", "Device serial"),
+    "passwd_hint": ("改口令或角色: POST /api/users/NAME 或 edge-hub user passwd（会结束其会话）",
+                    "New password or role: POST /api/users/NAME or edge-hub user passwd (ends the sessions)"),
     "target": ("目标", "target"), "within": ("达标", "within target"), "viewer_note": ("只读账户", "read-only account"),
 }
 

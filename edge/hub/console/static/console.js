@@ -22,6 +22,8 @@
     return data;
   }
   window.edgeApi = api; window.edgeToast = toast;
+  const esc = (t) => String(t).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
+  window.edgeEsc = esc;
 
   // A fragment fetched and swapped in; the promise always settles (a live refresh must never stall).
   async function swap(url, target) {
@@ -261,7 +263,7 @@
     window.edgeMapState = state;
     fetch("/console/map/sites.geojson").then((r) => r.json()).then((g) => {
       const outline = L.geoJSON(g, {style: {color: "#4a5568", weight: 2, fillColor: "#cbd5e0", fillOpacity: 0.4}})
-        .bindTooltip((l) => (l.feature.properties || {}).name || "").addTo(map);
+        .bindTooltip((l) => esc((l.feature.properties || {}).name || "")).addTo(map);
       if (g.features && g.features.length) { map.fitBounds(outline.getBounds().pad(0.3)); state.fitted = true; }
       load();
     });
@@ -272,18 +274,18 @@
         const points = [];
         for (const n of d.nodes) {
           L.circleMarker([n.lat, n.lon], {radius: 9, color: colours[n.state], fillOpacity: 0.8})
-            .bindTooltip(n.id + " · " + n.state).addTo(layers.nodes);
+            .bindTooltip(esc(n.id + " · " + n.state)).addTo(layers.nodes);
           state.nodes[n.id] = n; points.push([n.lat, n.lon]);
         }
         for (const i of d.incidents) {
           L.marker([i.lat, i.lon], {icon: L.divIcon({className: "", html: '<b style="color:#c53030;font-size:18px">▲</b>'})})
-            .bindTooltip("#" + i.id + " " + i.rule + " · " + i.state)
+            .bindTooltip(esc("#" + i.id + " " + i.rule + " · " + i.state))
             .on("click", () => { location.href = "/console/incidents/" + i.id; }).addTo(layers.incidents);
           state.incidents[i.id] = i;
         }
         for (const o of d.officers) {
           L.marker([o.lat, o.lon], {icon: L.divIcon({className: "", html: '<b style="color:#2b6cb0;font-size:18px">◆</b>'})})
-            .bindTooltip(o.name).addTo(layers.officers);
+            .bindTooltip(esc(o.name)).addTo(layers.officers);
           state.officers[o.id] = [o.lat, o.lon]; points.push([o.lat, o.lon]);
         }
         if (!state.fitted && points.length) { map.fitBounds(L.latLngBounds(points).pad(0.3)); state.fitted = true; }
@@ -307,7 +309,7 @@
     function draw() {
       svg.innerHTML = "";
       const which = document.getElementById("which");
-      if (which) which.innerHTML = zones.map((z) => "<option>" + z.name + "</option>").join("");
+      if (which) which.innerHTML = zones.map((z) => "<option>" + esc(z.name) + "</option>").join("");
       zones.forEach((z, zi) => {
         const c = colours[zi % colours.length], poly = document.createElementNS(NS, "polygon");
         poly.setAttribute("points", z.polygon.map(([x, y]) => x * W + "," + y * H).join(" "));

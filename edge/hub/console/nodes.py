@@ -18,6 +18,19 @@ from .web import can, hub_of, render, signed_in
 router = APIRouter(prefix="/console/nodes", include_in_schema=False)
 
 
+def _profile_model(h, node: str) -> str | None:
+    """The detector the hub's copy of the node's profile names (the node's stats carry no model name)."""
+    import tomllib
+
+    from ..service.api.zones import profile_path
+
+    try:
+        path = profile_path(h, node)
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("detect", {}).get("model") if path.is_file() else None
+    except Exception:  # a node id the editor refuses (HTTPException), an unreadable or broken copy: none shown
+        return None
+
+
 def health(request: Request) -> list[dict]:
     h = hub_of(request)
     now = time.time()
@@ -32,7 +45,7 @@ def health(request: Request) -> list[dict]:
                     "fps": stats.get("fps"), "inference_ms": stats.get("inference_ms"),
                     "disk_gb": None if disk is None else round(disk / 1e9, 1), "temp_c": stats.get("cpu_temp_c"),
                     "outbox": stats.get("outbox_depth"), "awaiting": stats.get("outbox_awaiting_receipt"),
-                    "model": stats.get("model") or stats.get("detector"), "version": status.get("version"),
+                    "model": stats.get("model") or _profile_model(h, node), "version": status.get("version"),
                     "snapshot_at": snap_at})
     return out
 

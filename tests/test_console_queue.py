@@ -25,14 +25,18 @@ def test_wrong_password_is_refused_on_the_login_page(console):  # noqa: F811
 def test_an_alert_appears_without_reload_and_is_triaged_by_keyboard(console):  # noqa: F811
     page = console.page("dan")
     page.evaluate("window.marker = 1")  # gone if the page reloads
+    page.evaluate("""() => { window.seen = {};
+        new MutationObserver(() => { for (const r of document.querySelectorAll('#rows tr.incident'))
+            if (!(r.dataset.id in window.seen)) window.seen[r.dataset.id] = Date.now(); })
+        .observe(document.getElementById('rows'), {childList: true, subtree: true}); }""")
     before = page.evaluate("window.edgeBeeps")
-    sent = time.monotonic()
+    sent = time.time()
     vid = console.alert(zone="kbd")
     incident = console.incident_of(vid)
     row = f"#rows tr[data-id='{incident}']"
-    page.wait_for_selector(row, timeout=1000)
-    seen = time.monotonic() - sent
-    assert seen < 1.0 + 0.5, seen  # 1 s target; the margin covers this process's own MQTT publish
+    page.wait_for_function(f"'{incident}' in window.seen", timeout=5000)
+    latency_ms = page.evaluate(f"window.seen['{incident}']") - sent * 1000  # the browser's clock is this machine's
+    assert latency_ms <= 1000, f"the alert took {latency_ms:.0f} ms to appear (issue 19: within 1 s)"
     assert page.evaluate("window.marker") == 1
     unhandled = int(console.hub.db.query("SELECT count(*) FROM incidents WHERE state = 'new'")[0][0])
     assert page.title().startswith(f"({unhandled}) ")

@@ -62,6 +62,8 @@ def main() -> int:
                 admin.click("#snap")
             admin.wait_for_selector("#shapes circle.vertex")
             admin.screenshot(path=args.out / "zones.png")
+            admin.goto("/console/admin")
+            admin.screenshot(path=args.out / "admin.png")
             page.goto("/console/stats")
             page.screenshot(path=args.out / "stats.png", full_page=True)
             page.goto("/console/?lang=en")

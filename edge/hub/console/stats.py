@@ -11,8 +11,8 @@ from markupsafe import Markup
 
 from ..service.api.deps import User
 from ..service.api.stats import stats as compute
-from . import charts
-from .web import hub_of, render, signed_in
+from . import charts, i18n
+from .web import hub_of, lang_of, render, signed_in
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -33,6 +33,8 @@ def page(request: Request, days: int = 30, u: User = Depends(signed_in)) -> HTML
         false_node[r["node"]] += r["false_alarms"]
         false_rule[r["rule"]] += r["false_alarms"]
     times = s["times"]
+    w = i18n.words(lang_of(request))
+    label = {"acknowledge": w["to_ack"], "dispatch": w["to_dispatch"], "on_scene": w["to_scene"]}
     svg = {
         "per_day": charts.bars(sorted(per_day.items()), label="per day"),
         "per_node": charts.bars(per_node.most_common(20), label="per node"),
@@ -41,7 +43,7 @@ def page(request: Request, days: int = 30, u: User = Depends(signed_in)) -> HTML
                                   maximum=1, colour="#dd6b20", label="false alarms per node"),
         "false_rule": charts.bars([(r, false_rule[r] / c) for r, c in per_rule.most_common(20)], unit="%",
                                   maximum=1, colour="#dd6b20", label="false alarms per rule"),
-        "times": charts.against_target([(k, times[k]["p50_s"], times[k]["p90_s"], times[k]["target_s"])
+        "times": charts.against_target([(label[k], times[k]["p50_s"], times[k]["p90_s"], times[k]["target_s"])
                                         for k in ("acknowledge", "dispatch", "on_scene")]),
     }
     return render(request, "stats.html", u, s=s, svg={k: Markup(v) for k, v in svg.items()}, days=days)

@@ -4,7 +4,7 @@ hub's own check, and the actions (speak, snapshot now, dispatch, transitions, ex
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from ..service import evidence as ev
@@ -47,10 +47,7 @@ def timeline(found: dict) -> list[dict]:
 
 def live_context(request: Request, incident: int, u: User) -> dict:
     h = hub_of(request)
-    try:
-        found = detail(incident, h, u)
-    except HTTPException:
-        raise
+    found = detail(incident, h, u)  # 404 for an unknown incident
     basis = next((m.get("basis") for m in reversed(found["messages"]) if m.get("basis")), None)
     proposals: list[dict] = []
     if can(u, "dispatcher") and found["state"] in ("new", "acknowledged"):

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from ..service import incidents as inc
 from ..service.api.deps import User
-from .web import fragment, hub_of, render, signed_in
+from .web import can, fragment, hub_of, render, signed_in, unhandled
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -82,7 +82,5 @@ def queue_page(request: Request, node: str | None = None, rule: str | None = Non
 def queue_rows(request: Request, node: str | None = Query(None), rule: str | None = None, zone: str | None = None,
                state: str | None = None, day: str | None = None, u: User = Depends(signed_in)) -> HTMLResponse:
     items, total = rows(request, node, rule, zone, state, day)
-    from .web import can, unhandled
-
     return fragment(request, "queue_rows.html", items=items, total=total, unhandled=unhandled(hub_of(request)),
                     is_dispatcher=can(u, "dispatcher"), allowed=inc.ALLOWED)

@@ -18,8 +18,8 @@ class ConsoleSection(Section):
     # `mb-util` or `pmtiles extract`), served by the hub under /console/tiles/.
     tiles: str | None = Field(default=None, description="folder of Z/X/Y.png tiles, served by the hub")
     tiles_max_zoom: int = Field(default=18, ge=0, le=22)
-    # The clips every node's speaker holds (edge/speaker), offered by the speak button.
-    clips: tuple[str, ...] = ("no_fishing", "no_swimming", "no_parking", "leave_now")
+    # The clips every node's speaker holds (firmware_config/audio/manifest.toml), offered by the speak button.
+    clips: tuple[str, ...] = ("no_fishing", "no_boats", "no_stall", "no_parking", "keep_out", "cooperate")
     # The node profiles (NODE.toml) the zone editor edits; the copy is replaced once the node applied it.
     profiles: str = "profiles"
     sound: bool = Field(default=True, description="a short tone in the browser on each new alert")

@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 TEST_STAMP := $(VENV)/.installed-test
 SYSTEM_PACKAGES := mosquitto mosquitto-clients espeak-ng alsa-utils
-TEST_PACKAGES := ffmpeg rtsp-server-perl postgresql iproute2
+TEST_PACKAGES := ffmpeg rtsp-server-perl postgresql iproute2 chromium fonts-wqy-microhei
 PYTEST_ARGS ?=
+# make demo DEMO_ARGS=--keep: the hub, its web console and the nodes run on until Ctrl-C.
+DEMO_ARGS ?=
 
 .PHONY: all setup test demo lint system-deps test-deps clean
 
@@ -38,7 +40,7 @@ test: setup test-deps $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(BIN)/edge-sim demo
+	$(BIN)/edge-sim demo $(DEMO_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

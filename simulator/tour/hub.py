@@ -40,6 +40,10 @@ group_window_s = 600
 [dispatch]
 speed_kmh = 18
 
+[console]
+sites = "sites.geojson"
+profiles = "profiles"
+
 [[nodes]]
 id = "reservoir-01"
 lat = 30.2741
@@ -54,6 +58,16 @@ lon = 120.1620
 # Officers on patrol near the two sites (ID, lat, lon): one is nearest to each site.
 OFFICERS = [("zf-0107", 30.2762, 120.1546), ("zf-0212", 30.2820, 120.1650), ("zf-0330", 30.2690, 120.1700)]
 DISPATCHER = ("dispatch-demo", "demo-dispatcher-pass")
+
+
+def _square(name: str, lat: float, lon: float, d: float = 0.0015) -> dict:
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+    return {"type": "Feature", "properties": {"name": name}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+
+# The map's offline base ([console] sites): the outlines of the two sites.
+SITES = {"type": "FeatureCollection", "features": [_square("水库 reservoir", 30.2741, 120.1551),
+                                                  _square("市场街 market street", 30.2790, 120.1620)]}
 
 
 @dataclass
@@ -105,7 +119,13 @@ class Hub:
         (self.evidence / "node-keys").mkdir(parents=True, exist_ok=True)
         self.api_port = free_port()
         self.config.write_text(HUB_TOML.format(folder=self.folder, broker=self.broker.address, api_port=self.api_port))
+        (self.folder / "sites.geojson").write_text(json.dumps(SITES, ensure_ascii=False))
+        (self.folder / "profiles").mkdir(exist_ok=True)
         return self.broker.address
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}/console/"
 
     def accept_node_key(self, node_id: str, public_key: Path) -> None:
         """Provisioning: the hub verifies a node's evidence with the node's public key."""

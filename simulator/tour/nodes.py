@@ -47,6 +47,7 @@ class DemoNode:
     errors: list[str] = field(default_factory=list)
     wavs: dict[Path, Wav] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # refreshed from the state folder and the hub
+    config_file: Path | None = None  # the profile it runs on (default: firmware_config/PROFILE)
 
     @property
     def name(self) -> str:
@@ -75,7 +76,7 @@ class DemoNode:
         """Run the node on its scenario, looped: the camera keeps watching after the scripted part, so
         violations clear on their own and the evidence reaches the hub before the tour stops the node."""
         options = "loop=1" + ("" if realtime else "&realtime=0")
-        cmd = [str(BIN / "edge-node"), "run", "--config", str(PROFILES / self.profile),
+        cmd = [str(BIN / "edge-node"), "run", "--config", str(self.config_file or PROFILES / self.profile),
                "--source", f"sim:{SCENARIOS / self.scenario}?{options}", "--state-dir", str(self.state),
                "--set", "link.host=127.0.0.1", "--set", f"link.port={broker_port}",
                "--set", "link.stats_interval_s=5", "--set", 'speaker.sink="file"',

@@ -6,13 +6,14 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import threading
 import time
 from pathlib import Path
 
-from .hub import OFFICERS, Hub
+from .hub import DISPATCHER, OFFICERS, Hub
 from .nodes import PROFILES, SCENARIOS, DemoNode
 from .procs import REPO, Processes
 from .view import View
@@ -23,6 +24,7 @@ NODES = [
     ("market.toml", "market_day_stall_sidewalk.toml"),
 ]
 SPEAK = ("market-01", "cooperate")  # the hub speaks once through a node: 这里是综合行政执法，请配合管理。
+RELATIVE = re.compile(r'^(\s*\w+\s*=\s*)"(\.\.?/[^"]*)"', re.MULTILINE)  # a path relative to the profile
 SETTLE_S = 45.0  # after its scenario, how long a node may take to get its evidence to the hub
 HUB_WAIT_S = 20.0  # for the nodes to come online before the hub's commands
 
@@ -103,6 +105,42 @@ class Tour:
         self.view.say(f"  broker {address}; hub key hub/hub.key; edge-hub serve --config hub/hub.toml: store "
                       f"hub/hub.db, evidence hub/evidence/ (node keys: {', '.join(n.node_id for n in self.nodes)}), "
                       f"API http://127.0.0.1:{self.hub.api_port}/api; {len(OFFICERS)} officers on patrol")
+        self.view.say(f"  web console {self.hub.console_url}  (login {DISPATCHER[0]} / {DISPATCHER[1]})", "bold")
+
+    def own_profiles(self) -> None:
+        """--keep: each node runs on a copy of its profile (paths made absolute), which the hub's zone
+        editor also holds, so a zone change rewrites the copy, never firmware_config/."""
+        for node in self.nodes:
+            text = RELATIVE.sub(lambda m: f'{m[1]}"{(PROFILES / m[2]).resolve()}"',
+                                (PROFILES / node.profile).read_text(encoding="utf-8"))
+            node.config_file = node.state.parent / node.profile
+            node.config_file.write_text(text, encoding="utf-8")
+            (self.hub.folder / "profiles" / f"{node.node_id}.toml").write_text(text, encoding="utf-8")
+
+    def keep_running(self) -> None:
+        """--keep: the hub, the console and the nodes run on until Ctrl-C."""
+        self.view.step("4/6 the hub, its web console and two nodes keep running: press Ctrl-C to stop")
+        for node in self.nodes:
+            node.start(self.procs, self.hub.broker.port, self.args.realtime, self.view.event)
+
+        def actions() -> None:
+            with contextlib.suppress(Exception):  # Ctrl-C stops the hub under a waiting action
+                self._hub_actions()
+        threading.Thread(target=actions, daemon=True, name="hub-actions").start()
+        self.view.say(f"  open {self.hub.console_url} and sign in as {DISPATCHER[0]} / {DISPATCHER[1]} (admin)",
+                      "bold green")
+        with self.view.live("running until Ctrl-C"):
+            while True:
+                messages, verified = self.hub.messages(), self.hub.verified()
+                for node in self.nodes:
+                    for wav in node.new_wavs():
+                        self.view.event(node.node_id, f"loudspeaker ({wav.label}, {wav.seconds:.1f} s)", "yellow")
+                    node.refresh(messages, verified)
+                    if node.proc.poll() is not None and node.phase != "stopped":
+                        node.phase = "stopped"
+                        self.fail(node.node_id, f"edge-node exited with code {node.proc.returncode}")
+                self.view.tick()
+                time.sleep(0.5)
 
     # --- 4: the nodes, live -----------------------------------------------------------------------
     def step_nodes(self) -> None:
@@ -320,13 +358,17 @@ def run_tour(args) -> int:
     rows, problem = [], None
     try:
         tour.step_profiles()
+        if getattr(args, "keep", False):
+            tour.step_hub()
+            tour.own_profiles()
+            tour.keep_running()
         tour.step_previews()
         tour.step_hub()
         tour.step_nodes()
         tour.step_stop_hub()
         rows = tour.step_verify()
     except KeyboardInterrupt:
-        problem = "interrupted"
+        problem = "stopped" if getattr(args, "keep", False) else "interrupted"
     except Exception as exc:
         problem = f"FAILED: {type(exc).__name__}: {exc}"
     finally:
@@ -339,7 +381,7 @@ def run_tour(args) -> int:
             signal.signal(sig, handler)
     if problem is not None:
         _say_safely(view, "stopped; nothing left running")
-        return 130 if problem == "interrupted" else 1
+        return {"interrupted": 130, "stopped": 0}.get(problem, 1)
     return finish(tour, rows)
 
 

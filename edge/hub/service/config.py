@@ -12,6 +12,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 
 from ...config.base import Section
 from ...config.profile import ConfigError, Problem, _pydantic_problem, _toml_problem
+from ..console.config import ConsoleSection
 
 # Keys of [broker] that default to the hub tools' EDGE_HUB_* variables (the `mqtt.env` that
 # `edge-hub provision init` writes), so `serve` and `listen`/`command` find the broker the same way.
@@ -132,6 +133,7 @@ class HubConfig(Section):
     incidents: IncidentsSection = Field(default_factory=IncidentsSection)
     dispatch: DispatchSection = Field(default_factory=DispatchSection)
     nodes: tuple[NodeSite, ...] = ()
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
 
     _base_dir: Path = PrivateAttr(default=Path("."))
 

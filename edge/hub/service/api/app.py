@@ -24,6 +24,10 @@ def build_app(hub: Hub) -> FastAPI:
     app.state.hub = hub
     for module in (session, incidents, evidence, nodes, officers, stats, stream):
         app.include_router(module.router)
+    if hub.config.console.enabled:
+        from ...console import mount
+
+        mount(app)  # the web console under /console/ (edge/hub/console)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

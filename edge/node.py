@@ -20,6 +20,7 @@ import cv2
 from . import __version__
 from .capture import Frame, FrameSource, SourceState
 from .config import ConfigError, Profile, load_profile
+from .contract.timefmt import now_iso
 from .detect import DetectionStage
 from .evidence import EvidenceRecorder
 from .evidence.verdict import hub_verdict
@@ -281,7 +282,7 @@ class Node:
     def stats(self) -> dict:
         s = self.source.stats
         body = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "ts": now_iso(),
             "fps": round(self.meter.last, 2),
             "frames": s.captured,
             "dropped": s.dropped,

@@ -8,6 +8,7 @@ import queue
 import sys
 from pathlib import Path
 
+from ..contract.topics import Topics
 from ..crypto import KeyFileError, load_private_key
 from ..link.commands import make_command
 from .connection import connect
@@ -35,10 +36,11 @@ def send_command(args: argparse.Namespace, node: str, name: str, cmd_args: dict)
     key = load_private_key(args.key)
     envelope = make_command(key, node, name, cmd_args, lifetime_s=args.lifetime)
     results: queue.Queue = queue.Queue()
-    client = connect(args, f"edge-hub-command-{envelope['id']}", subscriptions=(f"{args.prefix}/{node}/cmd_result",),
+    topics = Topics(args.prefix, node)
+    client = connect(args, f"edge-hub-command-{envelope['id']}", subscriptions=(topics.cmd_result,),
                      on_message=lambda c, u, m: results.put(m.payload))
     try:
-        client.publish(f"{args.prefix}/{node}/cmd/{name}", json.dumps(envelope), qos=1).wait_for_publish(args.timeout)
+        client.publish(topics.command(name), json.dumps(envelope), qos=1).wait_for_publish(args.timeout)
         while True:
             try:
                 payload = results.get(timeout=args.timeout)

@@ -20,6 +20,7 @@ from collections import deque
 from datetime import datetime
 
 from ..contract.receipt import hub_boot_announcement
+from ..contract.topics import HubTopics
 from .connection import connect
 from .receipts import ReceiptBatcher
 from .store import AlertStore
@@ -38,9 +39,8 @@ def describe(m: dict) -> str:
 def cmd_listen(args: argparse.Namespace) -> int:
     store = AlertStore(args.db)
     inbox: queue.Queue = queue.Queue()
-    topics = [f"{args.prefix}/+/alert", f"{args.prefix}/+/status"]
-    if args.shared:
-        topics = [f"$share/{args.shared}/{t}" for t in topics]
+    hub = HubTopics(args.prefix)
+    topics = [hub.shared(args.shared, t) for t in (hub.alerts, hub.statuses)]
     try:
         client = connect(args, "edge-hub-listen", persistent=True, subscriptions=tuple(topics),
                          on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True,
@@ -75,8 +75,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 continue
             if not isinstance(message, dict):
                 continue
-            node = topic.split("/")[-2]
-            if topic.endswith("/status"):
+            where = hub.split(topic)
+            if where is None:
+                continue
+            node, leaf = where
+            if leaf == "status":
                 if store.set_status(node, message):
                     print(f"{time.strftime('%H:%M:%S')} {node:14} {str(message.get('state', '?')).upper()}", flush=True)
             elif isinstance(message.get("id"), str) and message.get("stage") in ("warning", "alert", "cleared"):

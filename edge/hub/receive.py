@@ -31,6 +31,16 @@ import threading
 import time
 from pathlib import Path
 
+from ..contract.topics import HubTopics, Topics
+from ..contract.transfer import (
+    RC_CANCEL,
+    RC_REFUSED,
+    RC_RESEND,
+    RC_SUCCESS,
+    SUBSCRIPTIONS,
+    TOPIC_ROOTS,
+    response_topic,
+)
 from ..crypto import KeyFileError, load_private_key, load_public_key
 from ..evidence.files import fsync_dir, write_atomic
 from ..evidence.manifest import MANIFEST, SIGNATURE, BundleProblem, verify_bundle
@@ -42,7 +52,6 @@ from .immutable import safe_name as _safe
 
 log = logging.getLogger("edge.hub.receive")
 
-RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_REFUSED = 0x00, 0x80, 0x83, 0x87
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -82,7 +91,7 @@ class Receiver:
     # --- commands ---------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
-        if len(parts) < 3 or parts[0] not in ("$file-async", "$file"):
+        if len(parts) < 3 or parts[0] not in TOPIC_ROOTS:
             return
         file_id, rest = parts[1], parts[2:]
         folder = self.root / "receiving" / _safe(file_id)
@@ -113,7 +122,7 @@ class Receiver:
         if not client:
             return
         body = {"vsn": "0.1", "topic": topic, "packet_id": 0, "reason_code": code, "reason_description": description}
-        self.publish(f"$file-response/{client}", json.dumps(body).encode())
+        self.publish(response_topic(client), json.dumps(body).encode())
 
     def _init(self, topic: str, folder: Path, payload: bytes) -> None:
         try:
@@ -296,7 +305,7 @@ class Receiver:
         if reason:
             args["reason"] = reason
         command = make_command(self.hub_key, node, "evidence_ack", args, lifetime_s=3000)
-        self.publish(f"{self.prefix}/{node}/cmd/evidence_ack", json.dumps(command).encode())
+        self.publish(Topics(self.prefix, node).command("evidence_ack"), json.dumps(command).encode())
 
     def bundles(self) -> list[tuple]:
         return list(self.db.execute("SELECT node, bundle, seq, state, reason FROM bundles ORDER BY node, seq"))
@@ -338,9 +347,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2
     inbox: queue.Queue = queue.Queue()
-    topics = ["$file-async/#", "$file/#"]
-    if args.shared:
-        topics = [f"$share/{args.shared}/{t}" for t in topics]
+    topics = [HubTopics.shared(args.shared, t) for t in SUBSCRIPTIONS]
     try:
         client = connect(args, args.client_id or "edge-hub-receive", persistent=True, subscriptions=tuple(topics),
                          on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True)

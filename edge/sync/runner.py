@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from ..contract.timefmt import now_iso
 from ..evidence.verdict import hub_verdict
 from ..link import Command, CommandRefused
 from ..link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
@@ -45,7 +46,7 @@ class DockRunner:
         reply(True, None, {"id": bundle, "hold": hold})
 
     def stats(self) -> dict:
-        return {"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "fps": 0.0, "frames": 0, "dropped": 0,
+        return {"ts": now_iso(), "fps": 0.0, "frames": 0, "dropped": 0,
                 "source": "stopped", "uptime_s": uptime_s(), "cpu_temp_c": cpu_temperature_c(),
                 "disk_free_bytes": free_disk_bytes(self.state_dir), "evidence_bytes": self.dock.store.used_bytes(),
                 **self.dock.status()}

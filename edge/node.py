@@ -20,11 +20,13 @@ import cv2
 from . import __version__
 from .capture import Frame, FrameSource, SourceState
 from .config import ConfigError, Profile, load_profile
+from .contract.commands import ARGS as COMMAND_ARGS
 from .contract.timefmt import now_iso
 from .detect import DetectionStage
 from .evidence import EvidenceRecorder
 from .evidence.verdict import hub_verdict
 from .link import Command, CommandRefused, NodeLink
+from .link.commands import Handler
 from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
 from .pipeline import Pipeline
 from .rules import JsonlSink, LifecycleEvent
@@ -113,15 +115,19 @@ class Node:
         self._last_stats = 0.0
         self._degraded = False
         if link is not None:
-            handlers = [("ping", self._cmd_ping), ("zone", self._cmd_zone), ("snapshot", self._cmd_snapshot),
-                        ("config", self._cmd_config)]
-            if evidence is not None:
-                handlers.append(("evidence_hold", self._cmd_evidence_hold))
-                handlers.append(("evidence_ack", self._cmd_evidence_ack))
-            if speaker is not None:
-                handlers.append(("speak", self._cmd_speak))
-            for name, handler in handlers:
-                link.router.register(name, handler)
+            for name, handler in self.commands():
+                link.router.register(name, COMMAND_ARGS[name], handler)
+
+    def commands(self) -> list[tuple[str, Handler]]:
+        """The commands this node takes (their args models: edge.contract.commands.ARGS)."""
+        handlers: list[tuple[str, Handler]] = [("ping", self._cmd_ping), ("zone", self._cmd_zone),
+                                               ("snapshot", self._cmd_snapshot), ("config", self._cmd_config)]
+        if self.evidence is not None:
+            handlers.append(("evidence_hold", self._cmd_evidence_hold))
+            handlers.append(("evidence_ack", self._cmd_evidence_ack))
+        if self.speaker is not None:
+            handlers.append(("speak", self._cmd_speak))
+        return handlers
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, duration_s: float | None = None,
@@ -329,9 +335,7 @@ class Node:
         reply(True, None, {"version": __version__, "uptime_s": uptime_s(), "source": self.source.state.value})
 
     def _cmd_zone(self, command: Command, reply) -> None:
-        name, armed = command.args.get("zone"), command.args.get("armed")
-        if not isinstance(name, str) or not isinstance(armed, bool):
-            raise CommandRefused("zone needs args {\"zone\": NAME, \"armed\": true|false}")
+        name, armed = command.params.zone, command.params.armed
         if name not in self.pipeline.rules.zones:
             raise CommandRefused(f"unknown zone {name!r} (zones: {', '.join(self.pipeline.rules.zones)})")
         for event in self.pipeline.rules.arm_zone(name, armed, self.last_frame.wall if self.last_frame else time.time()):
@@ -340,13 +344,9 @@ class Node:
 
     def _cmd_speak(self, command: Command, reply) -> None:
         """Queued ahead of automatic warnings; the result comes when it has played (or failed)."""
-        args = command.args
-        unknown = set(args) - {"clip", "text", "volume", "repeat"}
-        if unknown:
-            raise CommandRefused(f"speak takes clip or text, volume, repeat; not {', '.join(sorted(unknown))}")
+        args = command.params
         try:
-            self.speaker.speak(clip=args.get("clip"), text=args.get("text"), volume=args.get("volume"),
-                               repeat=args.get("repeat"),
+            self.speaker.speak(clip=args.clip, text=args.text, volume=args.volume, repeat=args.repeat,
                                done=lambda ok, error: reply(ok, error, {"played": ok}))
         except SpeakError as exc:
             raise CommandRefused(str(exc)) from None
@@ -355,12 +355,10 @@ class Node:
         hub_verdict(self.evidence.store, self.link.upload_store, command, reply)
 
     def _cmd_evidence_hold(self, command: Command, reply) -> None:
-        bundle, hold = command.args.get("id"), command.args.get("hold", True)
-        if not isinstance(bundle, str) or not isinstance(hold, bool):
-            raise CommandRefused("evidence_hold needs args {\"id\": BUNDLE, \"hold\": true|false}")
+        bundle, hold = command.params.bundle, command.params.hold
         if not self.evidence.store.set_hold(bundle, hold):
             raise CommandRefused(f"no evidence bundle {bundle!r} on this node")
-        reply(True, None, {"id": bundle, "hold": hold})
+        reply(True, None, {"id": bundle, "bundle": bundle, "hold": hold})
 
     def _cmd_snapshot(self, command: Command, reply) -> None:
         frame = self.last_frame
@@ -379,8 +377,8 @@ class Node:
             os.fsync(f.fileno())
         os.replace(tmp, folder / name)
         result = {"file": name, "bytes": len(data), "size": list(frame.size)}
-        width = command.args.get("thumbnail")
-        if isinstance(width, int) and 64 <= width <= 1280:  # the hub shows it: a small copy comes back inline
+        width = command.params.thumbnail
+        if width is not None:  # the hub shows it: a small copy comes back inline
             from .contract.thumbnail import jpeg_b64
 
             result["jpeg_b64"] = jpeg_b64(frame.image, width)
@@ -388,8 +386,8 @@ class Node:
 
     def _cmd_config(self, command: Command, reply) -> None:
         """Validate a whole new profile; apply rules, zones and tracking at once; keep the old file."""
-        text = command.args.get("toml")
-        if not isinstance(text, str) or self.profile_path is None:
+        text = command.params.toml
+        if self.profile_path is None:
             raise CommandRefused("config needs args {\"toml\": PROFILE TEXT}")
         try:
             new = load_profile(self.profile_path, text=text)

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class CommandArgs(BaseModel):
-    """Base of the args models: unknown keys are refused (a typo is an error, not a silent default)."""
+    """Base of the args models: unknown keys are refused (a typo is an error, not a silent default),
+    and types are strict (JSON `"yes"` is not `true`, `"3"` is not 3)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     #: old name -> current name, accepted for one release with a deprecation line in the node's log
     DEPRECATED: ClassVar[dict[str, str]] = {}

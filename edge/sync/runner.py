@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from ..contract.commands import EvidenceAckArgs, EvidenceHoldArgs, PingArgs
 from ..contract.timefmt import now_iso
 from ..evidence.verdict import hub_verdict
 from ..link import Command, CommandRefused
@@ -29,21 +30,19 @@ class DockRunner:
         self.watchdog = watchdog or Watchdog()
         self._steps = 0  # the watchdog's progress: loop turns and blocks copied
         if link is not None:
-            link.router.register("ping", lambda command, reply: reply(True, None, {"uptime_s": uptime_s()}))
-            link.router.register("evidence_ack", self._ack)
-            link.router.register("evidence_hold", self._hold)
+            link.router.register("ping", PingArgs, lambda command, reply: reply(True, None, {"uptime_s": uptime_s()}))
+            link.router.register("evidence_ack", EvidenceAckArgs, self._ack)
+            link.router.register("evidence_hold", EvidenceHoldArgs, self._hold)
 
     def _ack(self, command: Command, reply) -> None:
         hub_verdict(self.dock.store, self.link.upload_store, command, reply)
         self.dock.remove_verified()
 
     def _hold(self, command: Command, reply) -> None:
-        bundle, hold = command.args.get("id"), command.args.get("hold", True)
-        if not isinstance(bundle, str) or not isinstance(hold, bool):
-            raise CommandRefused('evidence_hold needs args {"id": BUNDLE, "hold": true|false}')
+        bundle, hold = command.params.bundle, command.params.hold
         if not self.dock.store.set_hold(bundle, hold):
             raise CommandRefused(f"no evidence bundle {bundle!r} on this dock")
-        reply(True, None, {"id": bundle, "hold": hold})
+        reply(True, None, {"id": bundle, "bundle": bundle, "hold": hold})
 
     def stats(self) -> dict:
         return {"ts": now_iso(), "fps": 0.0, "frames": 0, "dropped": 0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections import Counter
@@ -85,6 +86,29 @@ class RateMeter:
         return self.last
 
 
+class Handoff:
+    """What the evidence writer hands the node: lifecycle messages it held back until their bundle
+    was sealed (they then carry its hash), and sealed bundles to upload.  Given to both at
+    construction (edge.app): the writer's thread puts, the node's thread takes, between frames."""
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+
+    def deliver(self, message: dict) -> None:
+        self._queue.put(("message", message))
+
+    def sealed(self, bundle: str, manifest_sha256: str) -> None:
+        self._queue.put(("sealed", bundle, manifest_sha256))
+
+    def take(self) -> list[tuple]:
+        out = []
+        while True:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                return out
+
+
 class Node:
     """Runs the pipeline on each newest frame and hands lifecycle events to the sink and the link."""
 
@@ -92,7 +116,7 @@ class Node:
                  sink: JsonlSink | None = None, link: NodeLink | None = None, state_dir: Path | None = None,
                  profile_path: Path | None = None, evidence: EvidenceRecorder | None = None,
                  speaker: Speaker | None = None, poses=None, report_interval_s: float = 1.0,
-                 watchdog: Watchdog | None = None):
+                 watchdog: Watchdog | None = None, handoff: Handoff | None = None):
         self.profile = profile
         self.source = source
         self.detect = detect
@@ -106,6 +130,7 @@ class Node:
         self.speaker = speaker
         self.report_interval_s = report_interval_s
         self.watchdog = watchdog or Watchdog()  # systemd's: a no-op outside a Type=notify unit
+        self.handoff = handoff  # from the evidence writer (None: its deliver calls come straight here)
         self._first_named: dict[str, str] = {}  # violation id -> its objects as first logged
         self.meter = RateMeter(report_interval_s)
         self.last_frame: Frame | None = None
@@ -149,6 +174,7 @@ class Node:
                 break
             if ready:
                 self.watchdog.beat(frames + source.stats.reconnects)  # pings only while frames (or retries) come
+            self.take_handoff()
             if self.link is not None:
                 self.link.run_commands()
                 self._maybe_stats()
@@ -194,12 +220,33 @@ class Node:
         if frames:
             for event in self.pipeline.close(last_wall):
                 self._handle(event)
-        if self.evidence is not None:
-            self.evidence.close()  # seal what is open and release the messages waiting for it
+        self.finish()
         if self.link is not None:
             self.link.run_commands()
         seconds = time.monotonic() - started
         return RunSummary(frames, seconds, source.state, source.error, stopped)
+
+    def finish(self) -> None:
+        """Seal the evidence still open and send on what its writer released (idempotent)."""
+        if self.evidence is not None:
+            self.evidence.close()  # seal what is open and release the messages waiting for it
+        self.take_handoff()
+
+    def take_handoff(self) -> int:
+        """Deliver what the evidence writer handed over; returns how many items."""
+        if self.handoff is None:
+            return 0
+        items = self.handoff.take()
+        for item in items:
+            if item[0] == "message":
+                self.deliver(item[1])
+            elif self.link is not None:
+                _, bundle, sha = item
+                try:
+                    self.link.queue_bundle(self.evidence.store.folder(bundle), sha)
+                except Exception as exc:  # sealed all the same: the next start queues it for upload again
+                    log.error("evidence: bundle %s is sealed, but queueing its upload failed after it: %s", bundle, exc)
+        return len(items)
 
     def _objects_named(self, m: dict) -> str:
         """The objects of a violation as its first log line named them: the tracker may give the

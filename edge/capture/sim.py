@@ -28,6 +28,12 @@ class SimSource(FrameSource):
         # A drone scenario's telemetry sample for each frame, handed over before the frame is.
         self.on_telemetry = None
 
+    def feed_telemetry(self, callback) -> bool:
+        if not self.aerial:
+            return False
+        self.on_telemetry = callback
+        return True
+
     @property
     def aerial(self) -> bool:
         return bool(getattr(self._renderer, "aerial", False))

@@ -12,6 +12,7 @@ from ..contract.topics import Topics
 from ..crypto import KeyFileError, load_private_key
 from ..link.commands import make_command
 from .connection import connect
+from .settings import CommandSettings
 
 
 def parse_args_list(items: list[str]) -> dict:
@@ -31,19 +32,19 @@ def parse_args_list(items: list[str]) -> dict:
     return out
 
 
-def send_command(args: argparse.Namespace, node: str, name: str, cmd_args: dict) -> dict | None:
+def send_command(settings: CommandSettings, node: str, name: str, cmd_args: dict) -> dict | None:
     """Send one signed command and return its result, or None on timeout."""
-    key = load_private_key(args.key)
-    envelope = make_command(key, node, name, cmd_args, lifetime_s=args.lifetime)
+    key = load_private_key(settings.key)
+    envelope = make_command(key, node, name, cmd_args, lifetime_s=settings.lifetime)
     results: queue.Queue = queue.Queue()
-    topics = Topics(args.prefix, node)
-    client = connect(args, f"edge-hub-command-{envelope['id']}", subscriptions=(topics.cmd_result,),
+    topics = Topics(settings.broker.prefix, node)
+    client = connect(settings.broker, f"edge-hub-command-{envelope['id']}", subscriptions=(topics.cmd_result,),
                      on_message=lambda c, u, m: results.put(m.payload))
     try:
-        client.publish(topics.command(name), json.dumps(envelope), qos=1).wait_for_publish(args.timeout)
+        client.publish(topics.command(name), json.dumps(envelope), qos=1).wait_for_publish(settings.timeout)
         while True:
             try:
-                payload = results.get(timeout=args.timeout)
+                payload = results.get(timeout=settings.timeout)
             except queue.Empty:
                 return None
             try:
@@ -62,7 +63,7 @@ def cmd_command(args: argparse.Namespace) -> int:
         cmd_args = parse_args_list(args.arg)
         if args.args_json:
             cmd_args.update(json.loads(args.args_json))
-        result = send_command(args, args.node, args.name, cmd_args)
+        result = send_command(CommandSettings.from_args(args), args.node, args.name, cmd_args)
     except (ValueError, OSError, KeyFileError, ConnectionError) as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2

@@ -49,6 +49,7 @@ from ..link.outbox import connect as connect_db
 from .connection import connect
 from .immutable import Immutability, identity_problem, sha256_file
 from .immutable import safe_name as _safe
+from .settings import ReceiveSettings
 
 log = logging.getLogger("edge.hub.receive")
 
@@ -340,30 +341,38 @@ def cmd_receive(args: argparse.Namespace) -> int:
     from ..logs import setup_logging
 
     setup_logging("hub")  # without it the verified/rejected lines (INFO) were never shown
-    root = Path(args.dir)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return receive(ReceiveSettings.from_args(args), stop)
+
+
+def receive(settings: ReceiveSettings, stop: threading.Event | None = None) -> int:
+    """Receive, verify and store uploads until `stop` or `duration`; the exit status (2: no key or
+    broker).  Runs on the calling thread."""
+    stop = stop or threading.Event()
+    root = settings.dir
     try:
-        hub_key = load_private_key(args.key)
+        hub_key = load_private_key(settings.key)
     except KeyFileError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2
     inbox: queue.Queue = queue.Queue()
-    topics = [HubTopics.shared(args.shared, t) for t in SUBSCRIPTIONS]
+    topics = [HubTopics.shared(settings.shared, t) for t in SUBSCRIPTIONS]
+    broker = settings.broker
     try:
-        client = connect(args, args.client_id or "edge-hub-receive", persistent=True, subscriptions=tuple(topics),
+        client = connect(broker, broker.client_id or "edge-hub-receive", persistent=True, subscriptions=tuple(topics),
                          on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True)
     except ConnectionError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2
-    receiver = Receiver(root, Path(args.node_keys or root / "node-keys"), hub_key,
-                        lambda topic, payload: client.publish(topic, payload, qos=1), prefix=args.prefix)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"edge-hub: receiving evidence on {args.broker} into {root}", file=sys.stderr, flush=True)
+    receiver = Receiver(root, settings.node_keys or root / "node-keys", hub_key,
+                        lambda topic, payload: client.publish(topic, payload, qos=1), prefix=broker.prefix)
+    print(f"edge-hub: receiving evidence on {broker.broker} into {root}", file=sys.stderr, flush=True)
     started = time.monotonic()
     try:
         while not stop.is_set():
-            if args.duration is not None and time.monotonic() - started >= args.duration:
+            if settings.duration is not None and time.monotonic() - started >= settings.duration:
                 break
             try:
                 topic, payload = inbox.get(timeout=0.2)

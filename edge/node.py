@@ -8,7 +8,6 @@ the network or a camera.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -32,6 +31,7 @@ from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
 from .pipeline import Pipeline
 from .rules import JsonlSink, LifecycleEvent
 from .speaker import Speaker, SpeakError
+from .util import write_atomic
 from .watchdog import Watchdog
 
 log = logging.getLogger("edge.node")
@@ -417,12 +417,7 @@ class Node:
         ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if not ok:
             raise CommandRefused("could not encode the frame")
-        tmp = folder / (name + ".part")
-        with open(tmp, "wb") as f:
-            f.write(data.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / name)
+        write_atomic(folder / name, data.tobytes(), 0o644)
         result = {"file": name, "bytes": len(data), "size": list(frame.size)}
         width = command.params.thumbnail
         if width is not None:  # the hub shows it: a small copy comes back inline
@@ -446,12 +441,8 @@ class Node:
         live = ("zones", "rules", "track")
         restart = [k for k in type(new).model_fields if k not in live and getattr(new, k) != getattr(self.profile, k)]
         backup = self.profile_path.with_name(self.profile_path.name + ".previous")
-        backup.write_bytes(self.profile_path.read_bytes())
-        tmp = self.profile_path.with_name(self.profile_path.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.profile_path)
+        write_atomic(backup, self.profile_path.read_bytes(), 0o644)
+        write_atomic(self.profile_path, text, 0o644)
         wall = self.last_frame.wall if self.last_frame else time.time()
         for event in self.pipeline.close(wall, reason="reconfigured"):
             self._handle(event)

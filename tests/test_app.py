@@ -126,6 +126,16 @@ def test_a_node_built_in_process_runs_answers_commands_and_leaves_no_thread(site
         time.sleep(0.1)
     left = [t.name for t in set(threading.enumerate()) - before]
     assert left == [], f"threads left after teardown: {left}"
+    # What the simulator reads of a node, through the node's own reader (edge.inspect), not its SQL.
+    from edge.inspect import NodeState
+
+    seen = NodeState(state)
+    logged = seen.lifecycle()
+    assert [m["stage"] for m in logged][:2] == ["warning", "alert"] and logged[-1]["stage"] == "cleared"
+    sealed = [b for b in seen.bundles() if b.state == "sealed"]
+    assert sealed and sealed[0].manifest_sha256 == logged[-1]["evidence"]
+    assert seen.receipt_stats()["receipts"] >= 2 and seen.dead_letters() == 0
+    assert seen.outbox_alert_ids() <= {f"{m['id']}:{m['stage']}" for m in logged}
 
 
 def test_a_start_up_problem_is_one_line_and_stops_what_was_started(site):

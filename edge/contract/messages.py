@@ -189,8 +189,7 @@ class CmdResult(_Closed):
                               json_schema_extra=wire(type="string"))
     node: str
     name: str | None
-    # Not yet TIME_PATTERN: edge/link/mqtt.py's iso_now (`+0800`) is switched at the uplink merge.
-    ts: str
+    ts: str = time_field("when the node answered")
     data: dict[str, Any] | None = Field(default=None, json_schema_extra=wire(type="object"))
 
 

@@ -8,6 +8,7 @@ import queue
 import sys
 from pathlib import Path
 
+from ..contract.commands import ARGS as COMMAND_ARGS
 from ..contract.topics import Topics
 from ..crypto import KeyFileError, load_private_key
 from ..link.commands import make_command
@@ -103,7 +104,7 @@ def add_speak(sub: argparse._SubParsersAction, common) -> None:
 def add_command(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser("command", parents=[common], help="sign and send a command to a node, print its result")
     p.add_argument("node")
-    p.add_argument("name", help="ping, zone, snapshot, config, speak, evidence_hold")
+    p.add_argument("name", help=", ".join(COMMAND_ARGS) + " (their args: docs/mqtt-api.yaml)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                    help="command argument (JSON value, @FILE for a file's text, else a string); repeatable")
     p.add_argument("--args-json", help="all arguments as one JSON object")

@@ -103,17 +103,11 @@ def _ids(owner: str) -> tuple[int, int]:
 
 
 def _put(path: Path, data: bytes, mode: int, uid: int, gid: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chown(tmp, uid, gid)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    from .util import write_atomic
+
+    # Created 0600 and given its owner and final mode before the rename: never readable by others.
+    write_atomic(path, data, 0o600, hidden=True, owner=(uid, gid), mkdir=True)
+    os.chmod(path, mode)
 
 
 def install(bundle: Path, state_dir: Path, tls_dir: Path, owner: str, profile: Path | None) -> list[str]:

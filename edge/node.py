@@ -8,26 +8,25 @@ the network or a camera.
 from __future__ import annotations
 
 import logging
-import os
+import queue
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
-from . import __version__
 from .capture import Frame, FrameSource, SourceState
-from .config import ConfigError, Profile, load_profile
+from .config import Profile
+from .contract.commands import ARGS as COMMAND_ARGS
+from .contract.timefmt import now_iso
 from .detect import DetectionStage
 from .evidence import EvidenceRecorder
-from .evidence.verdict import hub_verdict
-from .link import Command, CommandRefused, NodeLink
+from .link import NodeLink
 from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
+from .node_commands import NodeCommands
 from .pipeline import Pipeline
 from .rules import JsonlSink, LifecycleEvent
-from .speaker import Speaker, SpeakError
+from .speaker import Speaker
 from .watchdog import Watchdog
 
 log = logging.getLogger("edge.node")
@@ -82,14 +81,37 @@ class RateMeter:
         return self.last
 
 
-class Node:
+class Handoff:
+    """What the evidence writer hands the node: lifecycle messages it held back until their bundle
+    was sealed (they then carry its hash), and sealed bundles to upload.  Given to both at
+    construction (edge.app): the writer's thread puts, the node's thread takes, between frames."""
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+
+    def deliver(self, message: dict) -> None:
+        self._queue.put(("message", message))
+
+    def sealed(self, bundle: str, manifest_sha256: str) -> None:
+        self._queue.put(("sealed", bundle, manifest_sha256))
+
+    def take(self) -> list[tuple]:
+        out = []
+        while True:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                return out
+
+
+class Node(NodeCommands):
     """Runs the pipeline on each newest frame and hands lifecycle events to the sink and the link."""
 
     def __init__(self, profile: Profile, source: FrameSource, detect: DetectionStage | None = None, *,
                  sink: JsonlSink | None = None, link: NodeLink | None = None, state_dir: Path | None = None,
                  profile_path: Path | None = None, evidence: EvidenceRecorder | None = None,
                  speaker: Speaker | None = None, poses=None, report_interval_s: float = 1.0,
-                 watchdog: Watchdog | None = None):
+                 watchdog: Watchdog | None = None, handoff: Handoff | None = None):
         self.profile = profile
         self.source = source
         self.detect = detect
@@ -103,6 +125,7 @@ class Node:
         self.speaker = speaker
         self.report_interval_s = report_interval_s
         self.watchdog = watchdog or Watchdog()  # systemd's: a no-op outside a Type=notify unit
+        self.handoff = handoff  # from the evidence writer (None: its deliver calls come straight here)
         self._first_named: dict[str, str] = {}  # violation id -> its objects as first logged
         self.meter = RateMeter(report_interval_s)
         self.last_frame: Frame | None = None
@@ -112,15 +135,8 @@ class Node:
         self._last_stats = 0.0
         self._degraded = False
         if link is not None:
-            handlers = [("ping", self._cmd_ping), ("zone", self._cmd_zone), ("snapshot", self._cmd_snapshot),
-                        ("config", self._cmd_config)]
-            if evidence is not None:
-                handlers.append(("evidence_hold", self._cmd_evidence_hold))
-                handlers.append(("evidence_ack", self._cmd_evidence_ack))
-            if speaker is not None:
-                handlers.append(("speak", self._cmd_speak))
-            for name, handler in handlers:
-                link.router.register(name, handler)
+            for name, handler in self.commands():
+                link.router.register(name, COMMAND_ARGS[name], handler)
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event, *, duration_s: float | None = None,
@@ -142,6 +158,7 @@ class Node:
                 break
             if ready:
                 self.watchdog.beat(frames + source.stats.reconnects)  # pings only while frames (or retries) come
+            self.take_handoff()
             if self.link is not None:
                 self.link.run_commands()
                 self._maybe_stats()
@@ -187,12 +204,33 @@ class Node:
         if frames:
             for event in self.pipeline.close(last_wall):
                 self._handle(event)
-        if self.evidence is not None:
-            self.evidence.close()  # seal what is open and release the messages waiting for it
+        self.finish()
         if self.link is not None:
             self.link.run_commands()
         seconds = time.monotonic() - started
         return RunSummary(frames, seconds, source.state, source.error, stopped)
+
+    def finish(self) -> None:
+        """Seal the evidence still open and send on what its writer released (idempotent)."""
+        if self.evidence is not None:
+            self.evidence.close()  # seal what is open and release the messages waiting for it
+        self.take_handoff()
+
+    def take_handoff(self) -> int:
+        """Deliver what the evidence writer handed over; returns how many items."""
+        if self.handoff is None:
+            return 0
+        items = self.handoff.take()
+        for item in items:
+            if item[0] == "message":
+                self.deliver(item[1])
+            elif self.link is not None:
+                _, bundle, sha = item
+                try:
+                    self.link.queue_bundle(self.evidence.store.folder(bundle), sha)
+                except Exception as exc:  # sealed all the same: the next start queues it for upload again
+                    log.error("evidence: bundle %s is sealed, but queueing its upload failed after it: %s", bundle, exc)
+        return len(items)
 
     def _objects_named(self, m: dict) -> str:
         """The objects of a violation as its first log line named them: the tracker may give the
@@ -281,7 +319,7 @@ class Node:
     def stats(self) -> dict:
         s = self.source.stats
         body = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "ts": now_iso(),
             "fps": round(self.meter.last, 2),
             "frames": s.captured,
             "dropped": s.dropped,
@@ -323,93 +361,3 @@ class Node:
         if now - self._last_stats >= self.profile.link.stats_interval_s:
             self._last_stats = now
             self.link.publish_stats(self.stats())
-
-    # --- commands (run on this thread, between frames) --------------------------------------------
-    def _cmd_ping(self, command: Command, reply) -> None:
-        reply(True, None, {"version": __version__, "uptime_s": uptime_s(), "source": self.source.state.value})
-
-    def _cmd_zone(self, command: Command, reply) -> None:
-        name, armed = command.args.get("zone"), command.args.get("armed")
-        if not isinstance(name, str) or not isinstance(armed, bool):
-            raise CommandRefused("zone needs args {\"zone\": NAME, \"armed\": true|false}")
-        if name not in self.pipeline.rules.zones:
-            raise CommandRefused(f"unknown zone {name!r} (zones: {', '.join(self.pipeline.rules.zones)})")
-        for event in self.pipeline.rules.arm_zone(name, armed, self.last_frame.wall if self.last_frame else time.time()):
-            self._handle(event)
-        reply(True, None, {"zone": name, "armed": armed})
-
-    def _cmd_speak(self, command: Command, reply) -> None:
-        """Queued ahead of automatic warnings; the result comes when it has played (or failed)."""
-        args = command.args
-        unknown = set(args) - {"clip", "text", "volume", "repeat"}
-        if unknown:
-            raise CommandRefused(f"speak takes clip or text, volume, repeat; not {', '.join(sorted(unknown))}")
-        try:
-            self.speaker.speak(clip=args.get("clip"), text=args.get("text"), volume=args.get("volume"),
-                               repeat=args.get("repeat"),
-                               done=lambda ok, error: reply(ok, error, {"played": ok}))
-        except SpeakError as exc:
-            raise CommandRefused(str(exc)) from None
-
-    def _cmd_evidence_ack(self, command: Command, reply) -> None:
-        hub_verdict(self.evidence.store, self.link.upload_store, command, reply)
-
-    def _cmd_evidence_hold(self, command: Command, reply) -> None:
-        bundle, hold = command.args.get("id"), command.args.get("hold", True)
-        if not isinstance(bundle, str) or not isinstance(hold, bool):
-            raise CommandRefused("evidence_hold needs args {\"id\": BUNDLE, \"hold\": true|false}")
-        if not self.evidence.store.set_hold(bundle, hold):
-            raise CommandRefused(f"no evidence bundle {bundle!r} on this node")
-        reply(True, None, {"id": bundle, "hold": hold})
-
-    def _cmd_snapshot(self, command: Command, reply) -> None:
-        frame = self.last_frame
-        if frame is None or self.state_dir is None:
-            raise CommandRefused("no frame yet")
-        folder = self.state_dir / "snapshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        name = time.strftime("%Y%m%dT%H%M%S", time.localtime(frame.wall)) + f"-{command.id[:16]}.jpg"
-        ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        if not ok:
-            raise CommandRefused("could not encode the frame")
-        tmp = folder / (name + ".part")
-        with open(tmp, "wb") as f:
-            f.write(data.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / name)
-        result = {"file": name, "bytes": len(data), "size": list(frame.size)}
-        width = command.args.get("thumbnail")
-        if isinstance(width, int) and 64 <= width <= 1280:  # the hub shows it: a small copy comes back inline
-            from .contract.thumbnail import jpeg_b64
-
-            result["jpeg_b64"] = jpeg_b64(frame.image, width)
-        reply(True, None, result)
-
-    def _cmd_config(self, command: Command, reply) -> None:
-        """Validate a whole new profile; apply rules, zones and tracking at once; keep the old file."""
-        text = command.args.get("toml")
-        if not isinstance(text, str) or self.profile_path is None:
-            raise CommandRefused("config needs args {\"toml\": PROFILE TEXT}")
-        try:
-            new = load_profile(self.profile_path, text=text)
-        except ConfigError as exc:
-            raise CommandRefused("invalid profile, nothing changed: "
-                                 + "; ".join(str(p) for p in exc.problems[:5])) from None
-        if new.node.id != self.profile.node.id:
-            raise CommandRefused("a config command cannot change the node id")
-        live = ("zones", "rules", "track")
-        restart = [k for k in type(new).model_fields if k not in live and getattr(new, k) != getattr(self.profile, k)]
-        backup = self.profile_path.with_name(self.profile_path.name + ".previous")
-        backup.write_bytes(self.profile_path.read_bytes())
-        tmp = self.profile_path.with_name(self.profile_path.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.profile_path)
-        wall = self.last_frame.wall if self.last_frame else time.time()
-        for event in self.pipeline.close(wall, reason="reconfigured"):
-            self._handle(event)
-        self.profile = new
-        self.pipeline = Pipeline(new, self.detect, self.poses if new.telemetry is not None else None)
-        reply(True, None, {"applied": list(live), "restart_required": restart, "previous": backup.name})

@@ -9,6 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .util import finish_atomic
+
 
 class H264Writer:
     """Writes BGR frames to an H.264 MP4 at a fixed frame rate.
@@ -47,9 +49,7 @@ class H264Writer:
         for packet in self._stream.encode(None):
             self._container.mux(packet)
         self._container.close()
-        with open(self._tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(self._tmp, self.path)
+        finish_atomic(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -12,6 +13,9 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The simulator's sim: source is a plugin of the node (edge.capture.registry); a virtualenv installed
+# before its entry point existed finds it through this variable (the nodes the tests start inherit it).
+os.environ.setdefault("EDGE_FRAME_SOURCES", "sim=simulator.capture:open_sim")
 PROFILES = REPO / "firmware_config"
 SCENARIOS = REPO / "simulator" / "scenarios"
 BIN = Path(sys.executable).parent
@@ -55,7 +59,6 @@ def frame_level(image: np.ndarray) -> int:
 def _state_dir(tmp_path_factory):
     """Nodes started by the tests keep their state in a temporary folder, never /var/lib; it is
     provisioned like a box's (`edge-node keys init`), as the shipped profiles record evidence."""
-    import os
 
     from edge.crypto import generate_keypair
 

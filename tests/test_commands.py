@@ -230,3 +230,40 @@ def test_hub_key_loads(tmp_path):
     with pytest.raises(FileExistsError):
         generate_keypair(tmp_path / "k", tmp_path / "k.pub")
     assert oct((tmp_path / "k").stat().st_mode & 0o777) == "0o600"
+
+
+def test_bad_args_are_refused_by_the_model_naming_the_field_before_any_handler_runs(rig):
+    from edge.contract.commands import ZoneArgs
+
+    ran = []
+    rig.link.router.register("zone", ZoneArgs, lambda c, reply: (ran.append(c.params), reply(True, None, None)))
+    for args, field in (({"zone": "shore", "armed": "yes"}, "armed"), ({"armed": True}, "zone"),
+                        ({"zone": "shore", "armed": True, "colour": "red"}, "colour")):
+        cmd = make_command(rig.hub_key, "n1", "zone", args)
+        rig.send(cmd)
+        result = rig.result_for(cmd["id"])
+        assert result["ok"] is False and result["error"].startswith(f"bad args: {field}: "), result
+        assert "\n" not in result["error"]
+    assert ran == []
+    good = make_command(rig.hub_key, "n1", "zone", {"zone": "shore", "armed": False})
+    rig.send(good)
+    assert rig.result_for(good["id"])["ok"] is True
+    assert ran == [ZoneArgs(zone="shore", armed=False)]
+
+
+def test_an_old_argument_name_is_still_accepted_with_a_deprecation_line(rig, caplog):
+    from edge.contract.commands import EvidenceHoldArgs
+
+    held = []
+    rig.link.router.register("evidence_hold", EvidenceHoldArgs,
+                             lambda c, reply: (held.append(c.params), reply(True, None, {"bundle": c.params.bundle})))
+    with caplog.at_level("WARNING", logger="edge.link.commands"):
+        old = make_command(rig.hub_key, "n1", "evidence_hold", {"id": "b-1", "hold": True})
+        rig.send(old)
+        assert rig.result_for(old["id"])["ok"] is True
+        new = make_command(rig.hub_key, "n1", "evidence_hold", {"bundle": "b-2", "hold": False})
+        rig.send(new)
+        assert rig.result_for(new["id"])["ok"] is True
+    assert held == [EvidenceHoldArgs(bundle="b-1", hold=True), EvidenceHoldArgs(bundle="b-2", hold=False)]
+    notes = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(notes) == 1 and "'id' is deprecated, use 'bundle'" in notes[0]

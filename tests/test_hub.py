@@ -79,3 +79,42 @@ def test_command_signs_sends_and_reports_the_result(tmp_path):
     down = run_cli("edge-hub", "command", "n1", "ping", "--key", str(tmp_path / "hub.key"),
                    "--broker", f"127.0.0.1:{broker.port}")
     assert down.returncode == 2 and "cannot connect" in down.stderr
+
+
+def test_the_hub_tools_are_library_functions_taking_settings(tmp_path):
+    """listen and send_command called in-process with settings objects (what the hub service does),
+    against a real broker and a real node link; a stop event ends listen."""
+    import threading
+
+    from edge.hub.command import send_command
+    from edge.hub.listen import listen
+    from edge.hub.settings import BrokerSettings, CommandSettings, ListenSettings
+
+    broker = Broker(tmp_path / "broker").start()
+    state = tmp_path / "state"
+    generate_keypair(tmp_path / "hub.key", state / "keys" / "hub.pub")
+    node = start_node(write_profile(tmp_path, broker), state)
+    reach = BrokerSettings(broker=f"127.0.0.1:{broker.port}")
+    stop = threading.Event()
+    status: list[int] = []
+    listener = threading.Thread(target=lambda: status.append(listen(ListenSettings(reach, db=tmp_path / "hub.db"),
+                                                                     stop)))
+    listener.start()
+    try:
+        time.sleep(0.5)
+        result = send_command(CommandSettings(reach, key=tmp_path / "hub.key", timeout=10), "n1", "ping", {})
+        assert result is not None and result["ok"] is True and result["node"] == "n1"
+        assert send_command(CommandSettings(reach, key=tmp_path / "hub.key", timeout=1), "n9", "ping", {}) is None
+        store = AlertStore(tmp_path / "hub.db")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and store.status("n1") is None:
+            time.sleep(0.1)
+        assert (store.status("n1") or {}).get("state") == "online"
+        store.close()
+        stop.set()
+        listener.join(10)
+        assert not listener.is_alive() and status == [0]
+    finally:
+        stop.set()
+        node.kill()
+        broker.stop()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from .base import Backoff, FrameSource, SourceError, SourceState
 from .frame import Frame
-from .uri import SourceUriError, parse_source_uri
+from .uri import PLUGIN_SCHEMES, SourceUriError, parse_source_uri
 
 if TYPE_CHECKING:
     from ..config.capture import CaptureConfig
@@ -32,10 +32,10 @@ def open_source(uri: str, config: CaptureConfig | None = None, **kwargs) -> Fram
         from .file import FileSource
 
         return FileSource(spec.target, loop=loop, image_fps=cfg.fps, **common)
-    if spec.scheme == "sim":
-        from .sim import SimSource
+    if spec.scheme in PLUGIN_SCHEMES:
+        from .registry import factory_for
 
-        return SimSource(spec.target, loop=loop, **common)
+        return factory_for(spec.scheme)(spec, cfg, loop=loop, **common)
     if spec.scheme == "usb":
         from .stream import UsbSource
 

@@ -134,6 +134,11 @@ class FrameSource:
         self.taps: list[Callable[[Frame], None]] = []
 
     # --- interface -------------------------------------------------------------------------
+    def feed_telemetry(self, callback: Callable[[object], None]) -> bool:
+        """Ask for the source's own camera poses (a simulated drone's telemetry samples, each handed
+        over before its frame); False when the source has none (every real camera)."""
+        return False
+
     def start(self) -> FrameSource:
         """Check what can be checked at once (raises SourceError), then capture on a thread."""
         self._preflight()

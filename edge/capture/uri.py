@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 SCHEMES = ("sim", "file", "usb", "rtsp", "rtsps", "picamera2")
+#: schemes whose source is a plugin (edge.capture.registry): the simulator registers `sim`
+PLUGIN_SCHEMES = ("sim",)
 OPTION_KEYS = {"loop", "realtime"}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

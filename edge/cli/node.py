@@ -9,13 +9,11 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from .. import __version__
 from ..config import ConfigError, load_profile
 from ..config.rules import basis_lines
 from ..logs import route_native_stderr, setup_logging
-from ..statelock import StateDirBusy, lock_state_dir
 
 log = logging.getLogger("edge.node")
 
@@ -72,71 +70,6 @@ def _profile_warnings(profile) -> list[str]:
     return warnings
 
 
-class EvidenceSetupError(Exception):
-    pass
-
-
-def build_evidence(profile, state_dir: Path, stage, source, profile_path: Path, deliver):
-    """The evidence recorder and its encoder, tapped into the source; None without a model or when off."""
-    from ..crypto import KeyFileError, load_private_key
-    from ..detect.model import sha256_file
-    from ..evidence import EvidenceRecorder, EvidenceStore, PrerollBuffer, SoftwareEncoder
-
-    cfg = profile.evidence
-    if not cfg.enabled or stage is None:
-        return None
-    key_path = state_dir / "keys" / "node.key"
-    try:
-        key = load_private_key(key_path)
-    except KeyFileError:
-        raise EvidenceSetupError(f"no node signing key at {key_path}; make one with "
-                                 f"`edge-node keys init --state-dir {state_dir}`") from None
-    store = EvidenceStore(state_dir)
-    recovered = store.recover(key)
-    if recovered:
-        log.warning("evidence: %d bundle(s) left open by an interruption were sealed as incomplete", len(recovered))
-    buffer = PrerollBuffer(cfg.buffer_s, cfg.buffer_max_bytes)
-    encoder = SoftwareEncoder(buffer, crf=cfg.crf, gop_s=cfg.gop_s, max_fps=cfg.encode_fps,
-                              blocking=not source.realtime).start()
-    source.taps.append(encoder.submit)
-    model = stage.detector.model
-    context = {"model": {"name": model.manifest.name, "version": model.manifest.version,
-                         "sha256": model.manifest.sha256},
-               "config_sha256": sha256_file(profile_path), "software": __version__}
-    return EvidenceRecorder(cfg, store, key, buffer, node=profile.node.id, tz=ZoneInfo(profile.node.timezone),
-                            deliver=deliver, context=context, encoder=encoder)
-
-
-def build_speaker(profile, state_dir: Path):
-    """The loudspeaker the profile asks for, or None; a broken clip library stops the start-up."""
-    from ..config.rules import ScheduleConfig
-    from ..rules.schedule import Schedule
-    from ..speaker import AlsaSink, ClipLibrary, FileSink, NullSink, Speaker, Tts
-
-    cfg = profile.speaker
-    if not cfg.enabled:
-        return None
-    library = ClipLibrary(profile.speaker_library())
-    if cfg.sink == "alsa":
-        sink = AlsaSink(cfg.device)
-        if sink.state == "missing":
-            log.warning("speaker: aplay is not installed (apt install alsa-utils); warnings cannot be played")
-    elif cfg.sink == "file":
-        sink = FileSink(profile.resolve(cfg.out_dir) if cfg.out_dir else state_dir / "speaker",
-                        realtime=cfg.file_realtime)
-    else:
-        sink = NullSink()
-    quiet = Schedule.from_config(ScheduleConfig(hours=cfg.quiet_hours), profile.node.timezone) \
-        if cfg.quiet_hours else None
-    return Speaker(sink, library, Tts(state_dir / "tts-cache", cfg.tts_voice, library.speed), volume=cfg.volume,
-                   repeat=cfg.repeat, quiet_hours=quiet, max_per_minute=cfg.max_per_minute, queue_size=cfg.queue)
-
-
-def _close_evidence(recorder) -> None:
-    if recorder is not None:
-        recorder.shutdown()
-
-
 def _fail(message: str) -> int:
     print(f"edge-node: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -144,13 +77,12 @@ def _fail(message: str) -> int:
 
 def _claim_state_dir(state_dir: Path) -> str | None:
     """Create and lock the state folder (one node per folder); the one-line problem, or None."""
+    from ..app import StartupError, claim_state_dir
+
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        lock_state_dir(state_dir)
-    except StateDirBusy as exc:
+        claim_state_dir(state_dir)
+    except StartupError as exc:
         return str(exc)
-    except OSError as exc:
-        return f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir"
     return None
 
 
@@ -172,100 +104,27 @@ def _stop_on_signals() -> threading.Event:
 
 def run_dock(profile, args: argparse.Namespace, stop: threading.Event) -> int:
     """A body-worn recorder dock: no camera; ingest, seal, upload, clean up after the hub."""
-    from ..crypto import KeyFileError, load_private_key
-    from ..evidence import EvidenceStore
-    from ..link import LinkError, NodeLink
-    from ..sync import Dock
-    from ..sync.runner import DockRunner
+    from ..app import StartupError, build_dock
     from ..watchdog import Watchdog
 
     state_dir = resolve_state_dir(args)
     problem = _claim_state_dir(state_dir)
     if problem:
         return _fail(problem)
-    key_path = state_dir / "keys" / "node.key"
     try:
-        key = load_private_key(key_path)
-    except KeyFileError:
-        return _fail(f"no node signing key at {key_path}; make one with `edge-node keys init --state-dir {state_dir}`")
-    store = EvidenceStore(state_dir)
-    store.recover(key)
-    link = None
-    if profile.link.enabled and not args.no_link:
-        try:
-            link = NodeLink(profile, state_dir, __version__).start()
-        except LinkError as exc:
-            store.close()
-            return _fail(str(exc))
-    dock = Dock(profile.resolve(profile.dock.mount_dir), state_dir, store, key, node=profile.node.id,
-                tz=ZoneInfo(profile.node.timezone), delete_after_upload=profile.dock.delete_after_upload,
-                on_sealed=(lambda bundle, sha: link.queue_bundle(store.folder(bundle), sha, kind="dock"))
-                if link is not None else None)
-    if link is not None:
-        for row in store.rows():
-            if row.state == "sealed" and not row.acked and row.manifest_sha256:
-                link.queue_bundle(store.folder(row.id), row.manifest_sha256, kind="dock")
-    log.info("edge-node %s: dock %s; state in %s", __version__, profile.node.id, state_dir)
-    try:
-        DockRunner(profile, dock, link, state_dir, watchdog=Watchdog.from_env()).run(stop, duration_s=args.duration)
-    finally:
-        if link is not None:
-            link.stop()
-        dock.close()
-        store.close()
+        with build_dock(profile, state_dir, link=not args.no_link, watchdog=Watchdog.from_env()) as runner:
+            runner.run(stop, duration_s=args.duration)
+    except StartupError as exc:
+        return _fail(str(exc))
     log.info("dock stopped")
     return EXIT_OK
 
 
-def start_telemetry(profile, source):
-    """The pose track a drone's pipeline reads and the reader that fills it (None for sim)."""
-    if profile.telemetry is None:
-        return None, None
-    from ..capture.sim import SimSource
-    from ..telemetry import Pose, PoseTrack, open_telemetry
-    from ..telemetry.sources import TelemetryError
-
-    poses = PoseTrack()
-    if profile.telemetry.source == "sim":
-        if not (isinstance(source, SimSource) and source.aerial):
-            raise TelemetryError(f"telemetry.source = \"sim\" needs a sim: source of a drone scenario, "
-                                 f"not {source.name}")
-        source.on_telemetry = lambda sample: poses.add(Pose.from_sample(sample))
-        return poses, None
-    reader = open_telemetry(profile.telemetry.source, poses, profile.base_dir)
-    log.info("telemetry from %s", profile.telemetry.source)
-    return poses, reader
-
-
-def startup_environment_problem(profile, uri: str, args: argparse.Namespace) -> str | None:
-    """A variable the source URI or the broker password needs and that is not set, as one line.
-
-    Checked before anything starts: under systemd a traceback here was a restart loop every 3 s.
-    """
-    from ..capture.uri import SourceUriError, expand_env, redact_uri
-
-    where = "--source" if args.source else f"{args.config}: capture.source"
-    try:
-        expand_env(uri)
-    except SourceUriError as exc:
-        return f"{where} {redact_uri(uri)}: {exc}"
-    link = profile.link
-    if link.enabled and not args.no_link and link.password_env and link.password_env not in os.environ:
-        return (f"{args.config}: link.password_env: environment variable {link.password_env} is not set "
-                "(put it in the unit's EnvironmentFile, e.g. /etc/edge/<profile>.env)")
-    return None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..capture import SourceError, SourceState, open_source
+    """Parse, load the profile, and hand over to the builder (edge.app.build_node)."""
+    from ..app import StartupError, build_node, environment_problem
+    from ..capture import SourceState
     from ..config.profile import parse_override
-    from ..detect import ModelError
-    from ..link import LinkError, NodeLink
-    from ..node import Node
-    from ..pipeline import build_detection
-    from ..rules import JsonlSink, tail_events
-    from ..speaker import SpeakError
-    from ..telemetry.sources import TelemetryError
     from ..watchdog import Watchdog, stall_limit_s
 
     try:
@@ -289,7 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     uri = args.source or profile.source_uri()
     if uri is None:
         return _fail(f"{args.config}: capture: this profile has no camera")
-    problem = startup_environment_problem(profile, uri, args)
+    problem = environment_problem(profile, uri, link=not args.no_link, config=args.config,
+                                  where="--source" if args.source else f"{args.config}: capture.source")
     if problem:
         return _fail(problem)
     state_dir = resolve_state_dir(args, profile)
@@ -297,85 +157,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problem:
         return _fail(problem)
     try:
-        stage = build_detection(profile)
-    except ModelError as exc:
+        with build_node(profile, args.config.resolve(), uri=uri, state_dir=state_dir, link=not args.no_link,
+                        watchdog=Watchdog.from_env(stall_s=stall_limit_s(profile.capture))) as node:
+            summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
+    except StartupError as exc:
         return _fail(str(exc))
-    try:
-        sink = JsonlSink(state_dir / "lifecycle.jsonl")
-    except OSError as exc:
-        return _fail(f"state folder {state_dir}: {exc.strerror}; set [node] state_dir or --state-dir")
-    try:
-        source = open_source(uri, profile.capture)
-    except SourceError as exc:
-        sink.close()
-        return _fail(str(exc))
-    node_ref: list = []
-    try:
-        evidence = build_evidence(profile, state_dir, stage, source, args.config,
-                                  deliver=lambda message: node_ref[0].deliver(message))
-    except EvidenceSetupError as exc:
-        sink.close()
-        return _fail(str(exc))
-    try:
-        speaker = build_speaker(profile, state_dir)
-    except SpeakError as exc:
-        _close_evidence(evidence)
-        sink.close()
-        return _fail(str(exc))
-    link = None
-    if profile.link.enabled and not args.no_link:
-        try:
-            extra = (lambda: {"evidence_degraded": evidence.degraded}) if evidence is not None else None
-            link = NodeLink(profile, state_dir, __version__, status_extra=extra).start()
-        except LinkError as exc:
-            _close_evidence(evidence)
-            sink.close()
-            return _fail(str(exc))
-    if link is not None:
-        link.requeue_logged(tail_events(sink.path))
-    if link is not None and evidence is not None and link.upload_store is not None:
-        evidence.on_sealed = lambda bundle, sha: link.queue_bundle(evidence.store.folder(bundle), sha)
-        for row in evidence.store.rows():  # what earlier runs sealed and the hub has not verified yet
-            if row.state == "sealed" and not row.acked and row.manifest_sha256:
-                link.queue_bundle(evidence.store.folder(row.id), row.manifest_sha256)
-    try:
-        source.start()
-    except SourceError as exc:
-        if link is not None:
-            link.stop()
-        _close_evidence(evidence)
-        sink.close()
-        return _fail(str(exc))
-
-    try:
-        poses, telemetry = start_telemetry(profile, source)
-    except TelemetryError as exc:
-        source.stop()
-        if link is not None:
-            link.stop()
-        _close_evidence(evidence)
-        sink.close()
-        return _fail(str(exc))
-
-    log.info("edge-node %s: node %s reading %s; state in %s", __version__, profile.node.id, source.name, state_dir)
-    node = Node(profile, source, detect=stage, sink=sink, link=link, state_dir=state_dir,
-                profile_path=args.config.resolve(), evidence=evidence, speaker=speaker, poses=poses,
-                watchdog=Watchdog.from_env(stall_s=stall_limit_s(profile.capture)))
-    node_ref.append(node)
-    try:
-        summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
-    finally:
-        source.stop()
-        if telemetry is not None:
-            telemetry.stop()
-        _close_evidence(evidence)
-        if speaker is not None:
-            speaker.stop()
-        if link is not None:
-            link.stop()
-        sink.close()
     log.info("stopped after %d frames in %.1f s (%.1f fps average); source %s",
-             summary.frames, summary.seconds, summary.fps, source.state.value)
+             summary.frames, summary.seconds, summary.fps, summary.final_state.value)
     if summary.final_state == SourceState.FAILED:
         print(f"edge-node: {summary.error}", file=sys.stderr)
         return EXIT_USAGE if summary.frames == 0 else EXIT_FAILED

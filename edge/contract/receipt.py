@@ -18,10 +18,12 @@ once.  ("hub" is a reserved node id, so the topic is never a node's.)
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .timefmt import utc_now_iso
+from .topics import HubTopics, Topics
 
 Stage = Literal["warning", "alert", "cleared"]
 
@@ -49,7 +51,7 @@ class Receipt(BaseModel):
 
 
 def receipt_topic(prefix: str, node: str) -> str:
-    return f"{prefix}/{node}/receipt"
+    return Topics(prefix, node).receipt
 
 
 class HubBoot(BaseModel):
@@ -62,10 +64,10 @@ class HubBoot(BaseModel):
 
 
 def hub_boot_topic(prefix: str) -> str:
-    return f"{prefix}/hub/boot"
+    return HubTopics(prefix).boot
 
 
 def hub_boot_announcement(prefix: str) -> tuple[str, bytes]:
     """(topic, payload) of a new start of a hub process: publish it retained at QoS 1 on every connect."""
-    boot = HubBoot(boot=uuid.uuid4().hex, ts=datetime.now(UTC).isoformat(timespec="milliseconds"))
+    boot = HubBoot(boot=uuid.uuid4().hex, ts=utc_now_iso())
     return hub_boot_topic(prefix), boot.model_dump_json().encode()

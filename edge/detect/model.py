@@ -6,12 +6,13 @@ start-up with one clear line, never fail in the middle of a night's watch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..util import sha256_file
 
 MANIFEST = "manifest.json"
 LABELS = "labels.txt"
@@ -79,14 +80,6 @@ class Manifest(_Strict):
     classes: tuple[str, ...] = Field(min_length=1)
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ModelFolder:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import apsw
 
+from ..contract.timefmt import now_iso
 from ..link.outbox import connect
 from .files import remove_partials
 from .manifest import FORMAT, MANIFEST, SIGNATURE, file_entry, seal
@@ -172,7 +173,7 @@ class EvidenceStore:
             previous = row[1]
             manifest = {"format": FORMAT, "bundle": bundle_id, "sequence": seq, "previous": previous, **facts,
                         "files": files, "incomplete": incomplete, "degraded": degraded, "notes": list(notes),
-                        "sealed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                        "sealed_at": now_iso()}
             try:
                 digest = seal(folder, manifest, key)
             except OSError as exc:

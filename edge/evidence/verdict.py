@@ -12,16 +12,14 @@ log = logging.getLogger("edge.evidence")
 def hub_verdict(store, upload_store, command, reply) -> None:
     """Verified, with our manifest's hash: the bundle counts as uploaded and retention may remove it.
     Rejected, or verified with another hash: it stays, and the log says why."""
-    args = command.args
-    bundle, digest, verified = args.get("bundle"), args.get("manifest_sha256"), args.get("verified")
-    if not isinstance(bundle, str) or not isinstance(verified, bool):
-        raise CommandRefused('evidence_ack needs args {"bundle", "manifest_sha256", "verified"}')
+    args = command.params  # edge.contract.commands.EvidenceAckArgs, checked by the router
+    bundle, digest, verified = args.bundle, args.manifest_sha256, args.verified
     row = store.get(bundle)
     if row is None:
         raise CommandRefused(f"no evidence bundle {bundle!r} on this node")
     ours = verified and digest == row.manifest_sha256
     if upload_store is not None:
-        upload_store.bundle_verdict(bundle, ours, args.get("reason"))
+        upload_store.bundle_verdict(bundle, ours, args.reason)
     if ours:
         store.mark_acked(bundle)
         log.info("evidence: the hub verified bundle %s; retention may now remove it", bundle)
@@ -31,5 +29,5 @@ def hub_verdict(store, upload_store, command, reply) -> None:
                   str(digest)[:12], row.manifest_sha256[:12])
         reply(False, "manifest hash differs from this node's", None)
     else:
-        log.error("evidence: the hub REJECTED bundle %s: %s; it stays here", bundle, args.get("reason"))
+        log.error("evidence: the hub REJECTED bundle %s: %s; it stays here", bundle, args.reason)
         reply(True, None, {"bundle": bundle, "acked": False})

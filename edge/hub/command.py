@@ -8,9 +8,12 @@ import queue
 import sys
 from pathlib import Path
 
+from ..contract.commands import ARGS as COMMAND_ARGS
+from ..contract.topics import Topics
 from ..crypto import KeyFileError, load_private_key
 from ..link.commands import make_command
 from .connection import connect
+from .settings import CommandSettings
 
 
 def parse_args_list(items: list[str]) -> dict:
@@ -30,18 +33,19 @@ def parse_args_list(items: list[str]) -> dict:
     return out
 
 
-def send_command(args: argparse.Namespace, node: str, name: str, cmd_args: dict) -> dict | None:
+def send_command(settings: CommandSettings, node: str, name: str, cmd_args: dict) -> dict | None:
     """Send one signed command and return its result, or None on timeout."""
-    key = load_private_key(args.key)
-    envelope = make_command(key, node, name, cmd_args, lifetime_s=args.lifetime)
+    key = load_private_key(settings.key)
+    envelope = make_command(key, node, name, cmd_args, lifetime_s=settings.lifetime)
     results: queue.Queue = queue.Queue()
-    client = connect(args, f"edge-hub-command-{envelope['id']}", subscriptions=(f"{args.prefix}/{node}/cmd_result",),
+    topics = Topics(settings.broker.prefix, node)
+    client = connect(settings.broker, f"edge-hub-command-{envelope['id']}", subscriptions=(topics.cmd_result,),
                      on_message=lambda c, u, m: results.put(m.payload))
     try:
-        client.publish(f"{args.prefix}/{node}/cmd/{name}", json.dumps(envelope), qos=1).wait_for_publish(args.timeout)
+        client.publish(topics.command(name), json.dumps(envelope), qos=1).wait_for_publish(settings.timeout)
         while True:
             try:
-                payload = results.get(timeout=args.timeout)
+                payload = results.get(timeout=settings.timeout)
             except queue.Empty:
                 return None
             try:
@@ -60,7 +64,7 @@ def cmd_command(args: argparse.Namespace) -> int:
         cmd_args = parse_args_list(args.arg)
         if args.args_json:
             cmd_args.update(json.loads(args.args_json))
-        result = send_command(args, args.node, args.name, cmd_args)
+        result = send_command(CommandSettings.from_args(args), args.node, args.name, cmd_args)
     except (ValueError, OSError, KeyFileError, ConnectionError) as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2
@@ -100,7 +104,7 @@ def add_speak(sub: argparse._SubParsersAction, common) -> None:
 def add_command(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser("command", parents=[common], help="sign and send a command to a node, print its result")
     p.add_argument("node")
-    p.add_argument("name", help="ping, zone, snapshot, config, speak, evidence_hold")
+    p.add_argument("name", help=", ".join(COMMAND_ARGS) + " (their args: docs/mqtt-api.yaml)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                    help="command argument (JSON value, @FILE for a file's text, else a string); repeatable")
     p.add_argument("--args-json", help="all arguments as one JSON object")

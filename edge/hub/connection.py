@@ -12,11 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-#: After losing the broker the hub's tools try again after 1 s, doubling up to this: a hub is one
-#: client, not a fleet that could storm a restarted broker, and every second it is away is a
-#: second the nodes' receipts wait (paho's own default grew to 120 s).
-RECONNECT_INITIAL_S = 1.0
-RECONNECT_MAX_S = 5.0
+from .settings import RECONNECT_INITIAL_S, RECONNECT_MAX_S, BrokerSettings
 
 
 def add_broker_options(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +44,7 @@ def parse_broker(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = False, timeout: float = 10.0,
+def connect(settings: BrokerSettings, client_id: str, *, persistent: bool = False, timeout: float = 10.0,
             on_message=None, subscriptions: tuple[str, ...] = (), wait_for_broker: bool = False,
             announce: tuple[str, bytes] | None = None) -> mqtt.Client:
     """A connected client with its loop running; raises ConnectionError with one line on failure.
@@ -57,16 +53,16 @@ def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = Fals
     (restarting, or started after the hub) is tried again with the same back-off as a lost
     connection instead of ending the service; a broker that refuses the credentials still ends it.
     `announce` (topic, payload) is published retained on every connect (the hub's boot message)."""
-    host, port = parse_broker(args.broker)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=args.client_id or client_id,
+    host, port = parse_broker(settings.broker)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings.client_id or client_id,
                          protocol=mqtt.MQTTv5)
-    if args.username:
-        password = os.environ.get(args.password_env) if args.password_env else None
-        if args.password_env and password is None:
-            raise ConnectionError(f"environment variable {args.password_env} is not set")
-        client.username_pw_set(args.username, password)
-    if args.tls_ca:
-        client.tls_set(ca_certs=args.tls_ca, certfile=args.tls_cert, keyfile=args.tls_key,
+    if settings.username:
+        password = os.environ.get(settings.password_env) if settings.password_env else None
+        if settings.password_env and password is None:
+            raise ConnectionError(f"environment variable {settings.password_env} is not set")
+        client.username_pw_set(settings.username, password)
+    if settings.tls_ca:
+        client.tls_set(ca_certs=settings.tls_ca, certfile=settings.tls_cert, keyfile=settings.tls_key,
                        cert_reqs=ssl.CERT_REQUIRED)
     state: dict = {}
 
@@ -82,7 +78,7 @@ def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = Fals
 
     client.on_connect = on_connect
     client.reconnect_delay_set(RECONNECT_INITIAL_S, max(RECONNECT_INITIAL_S,
-                                                        getattr(args, "reconnect_max", RECONNECT_MAX_S)))
+                                                        settings.reconnect_max))
     client.on_subscribe = lambda c, u, mid, rcs, p: state.setdefault("subscribed", True)
     if on_message is not None:
         client.on_message = on_message
@@ -99,7 +95,7 @@ def connect(args: argparse.Namespace, client_id: str, *, persistent: bool = Fals
             print(f"edge-hub: cannot connect to {host}:{port}: {exc}; retrying in {delay:g} s", file=sys.stderr,
                   flush=True)
             time.sleep(delay)
-            delay = min(delay * 2, max(RECONNECT_INITIAL_S, getattr(args, "reconnect_max", RECONNECT_MAX_S)))
+            delay = min(delay * 2, max(RECONNECT_INITIAL_S, settings.reconnect_max))
     client.loop_start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and ("rc" not in state or (subscriptions and "subscribed" not in state)):

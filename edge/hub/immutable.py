@@ -8,12 +8,13 @@ names: a genuine bundle uploaded under another id or node is refused too.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
 
 import apsw
+
+from ..util import sha256_file
 
 log = logging.getLogger("edge.hub.receive")
 
@@ -78,14 +79,6 @@ def identity_problem(node: str, bundle: str, manifest: dict) -> str | None:
     if manifest.get("node") != node:
         return f"manifest names node {manifest.get('node')!r}, uploaded for {node!r}"
     return None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def safe_name(name: str) -> str:

@@ -20,8 +20,10 @@ from collections import deque
 from datetime import datetime
 
 from ..contract.receipt import hub_boot_announcement
+from ..contract.topics import HubTopics
 from .connection import connect
 from .receipts import ReceiptBatcher
+from .settings import ListenSettings
 from .store import AlertStore
 
 
@@ -36,32 +38,38 @@ def describe(m: dict) -> str:
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    store = AlertStore(args.db)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return listen(ListenSettings.from_args(args), stop)
+
+
+def listen(settings: ListenSettings, stop: threading.Event | None = None) -> int:
+    """Store and print lifecycle messages and statuses until `stop`, `count` or `duration`; the
+    exit status (2: no broker).  Runs on the calling thread."""
+    stop = stop or threading.Event()
+    store = AlertStore(settings.db)
     inbox: queue.Queue = queue.Queue()
-    topics = [f"{args.prefix}/+/alert", f"{args.prefix}/+/status"]
-    if args.shared:
-        topics = [f"$share/{args.shared}/{t}" for t in topics]
+    hub = HubTopics(settings.broker.prefix)
+    topics = [hub.shared(settings.shared, t) for t in (hub.alerts, hub.statuses)]
     try:
-        client = connect(args, "edge-hub-listen", persistent=True, subscriptions=tuple(topics),
+        client = connect(settings.broker, "edge-hub-listen", persistent=True, subscriptions=tuple(topics),
                          on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True,
-                         announce=hub_boot_announcement(args.prefix))
+                         announce=hub_boot_announcement(settings.broker.prefix))
     except ConnectionError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2
     last: deque = deque(maxlen=64)  # the latest receipts on their way, to let them leave at the end
     receipts = ReceiptBatcher(lambda topic, payload: last.append(client.publish(topic, payload, qos=1)),
-                              args.prefix)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"edge-hub: listening on {args.broker} ({', '.join(topics)}); storing in {args.db}", file=sys.stderr,
-          flush=True)
+                              settings.broker.prefix)
+    print(f"edge-hub: listening on {settings.broker.broker} ({', '.join(topics)}); storing in {settings.db}",
+          file=sys.stderr, flush=True)
     started, new = time.monotonic(), 0
     try:
         while not stop.is_set():
-            if args.duration is not None and time.monotonic() - started >= args.duration:
+            if settings.duration is not None and time.monotonic() - started >= settings.duration:
                 break
-            if args.count is not None and new >= args.count:
+            if settings.count is not None and new >= settings.count:
                 break
             receipts.flush()
             try:
@@ -75,8 +83,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 continue
             if not isinstance(message, dict):
                 continue
-            node = topic.split("/")[-2]
-            if topic.endswith("/status"):
+            where = hub.split(topic)
+            if where is None:
+                continue
+            node, leaf = where
+            if leaf == "status":
                 if store.set_status(node, message):
                     print(f"{time.strftime('%H:%M:%S')} {node:14} {str(message.get('state', '?')).upper()}", flush=True)
             elif isinstance(message.get("id"), str) and message.get("stage") in ("warning", "alert", "cleared"):

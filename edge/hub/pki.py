@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
@@ -116,13 +115,6 @@ def needs_renewal(cert: x509.Certificate, *, days: int = 30) -> bool:
 
 def write_file(path: Path, data: bytes, mode: int) -> None:
     """Write through a temporary name with its final mode from the start (a key is never 0644)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    from ..util import write_atomic
+
+    write_atomic(path, data, mode, hidden=True, chmod=True, mkdir=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from ..contract.receipt import MAX_ITEMS, Receipt, ReceiptItem, receipt_topic
+from ..contract.timefmt import utc_now_iso
 
 STAGES = ("warning", "alert", "cleared")
 
@@ -62,7 +62,7 @@ class ReceiptBatcher:
         if not items:
             return
         receipt = Receipt(node=node, items=[ReceiptItem(id=i, stage=s) for i, s in items],
-                          ts=datetime.now(UTC).isoformat(timespec="milliseconds"))
+                          ts=utc_now_iso())
         self.publish(receipt_topic(self.prefix, node), receipt.model_dump_json().encode())
         self.sent += 1
         self.items_sent += len(items)

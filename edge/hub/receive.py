@@ -31,6 +31,16 @@ import threading
 import time
 from pathlib import Path
 
+from ..contract.topics import HubTopics, Topics
+from ..contract.transfer import (
+    RC_CANCEL,
+    RC_REFUSED,
+    RC_RESEND,
+    RC_SUCCESS,
+    SUBSCRIPTIONS,
+    TOPIC_ROOTS,
+    response_topic,
+)
 from ..crypto import KeyFileError, load_private_key, load_public_key
 from ..evidence.files import fsync_dir, write_atomic
 from ..evidence.manifest import MANIFEST, SIGNATURE, BundleProblem, verify_bundle
@@ -39,10 +49,10 @@ from ..link.outbox import connect as connect_db
 from .connection import connect
 from .immutable import Immutability, identity_problem, sha256_file
 from .immutable import safe_name as _safe
+from .settings import ReceiveSettings
 
 log = logging.getLogger("edge.hub.receive")
 
-RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_REFUSED = 0x00, 0x80, 0x83, 0x87
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
@@ -82,7 +92,7 @@ class Receiver:
     # --- commands ---------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
-        if len(parts) < 3 or parts[0] not in ("$file-async", "$file"):
+        if len(parts) < 3 or parts[0] not in TOPIC_ROOTS:
             return
         file_id, rest = parts[1], parts[2:]
         folder = self.root / "receiving" / _safe(file_id)
@@ -113,7 +123,7 @@ class Receiver:
         if not client:
             return
         body = {"vsn": "0.1", "topic": topic, "packet_id": 0, "reason_code": code, "reason_description": description}
-        self.publish(f"$file-response/{client}", json.dumps(body).encode())
+        self.publish(response_topic(client), json.dumps(body).encode())
 
     def _init(self, topic: str, folder: Path, payload: bytes) -> None:
         try:
@@ -296,7 +306,7 @@ class Receiver:
         if reason:
             args["reason"] = reason
         command = make_command(self.hub_key, node, "evidence_ack", args, lifetime_s=3000)
-        self.publish(f"{self.prefix}/{node}/cmd/evidence_ack", json.dumps(command).encode())
+        self.publish(Topics(self.prefix, node).command("evidence_ack"), json.dumps(command).encode())
 
     def bundles(self) -> list[tuple]:
         return list(self.db.execute("SELECT node, bundle, seq, state, reason FROM bundles ORDER BY node, seq"))
@@ -331,32 +341,38 @@ def cmd_receive(args: argparse.Namespace) -> int:
     from ..logs import setup_logging
 
     setup_logging("hub")  # without it the verified/rejected lines (INFO) were never shown
-    root = Path(args.dir)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return receive(ReceiveSettings.from_args(args), stop)
+
+
+def receive(settings: ReceiveSettings, stop: threading.Event | None = None) -> int:
+    """Receive, verify and store uploads until `stop` or `duration`; the exit status (2: no key or
+    broker).  Runs on the calling thread."""
+    stop = stop or threading.Event()
+    root = settings.dir
     try:
-        hub_key = load_private_key(args.key)
+        hub_key = load_private_key(settings.key)
     except KeyFileError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2
     inbox: queue.Queue = queue.Queue()
-    topics = ["$file-async/#", "$file/#"]
-    if args.shared:
-        topics = [f"$share/{args.shared}/{t}" for t in topics]
+    topics = [HubTopics.shared(settings.shared, t) for t in SUBSCRIPTIONS]
+    broker = settings.broker
     try:
-        client = connect(args, args.client_id or "edge-hub-receive", persistent=True, subscriptions=tuple(topics),
+        client = connect(broker, broker.client_id or "edge-hub-receive", persistent=True, subscriptions=tuple(topics),
                          on_message=lambda c, u, m: inbox.put((m.topic, m.payload)), wait_for_broker=True)
     except ConnectionError as exc:
         print(f"edge-hub: {exc}", file=sys.stderr)
         return 2
-    receiver = Receiver(root, Path(args.node_keys or root / "node-keys"), hub_key,
-                        lambda topic, payload: client.publish(topic, payload, qos=1), prefix=args.prefix)
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print(f"edge-hub: receiving evidence on {args.broker} into {root}", file=sys.stderr, flush=True)
+    receiver = Receiver(root, settings.node_keys or root / "node-keys", hub_key,
+                        lambda topic, payload: client.publish(topic, payload, qos=1), prefix=broker.prefix)
+    print(f"edge-hub: receiving evidence on {broker.broker} into {root}", file=sys.stderr, flush=True)
     started = time.monotonic()
     try:
         while not stop.is_set():
-            if args.duration is not None and time.monotonic() - started >= args.duration:
+            if settings.duration is not None and time.monotonic() - started >= settings.duration:
                 break
             try:
                 topic, payload = inbox.get(timeout=0.2)

@@ -55,6 +55,11 @@ class AlertStore:
                              (node, message.get("state", "?"), json.dumps(message), time.time()))
         return row is None or row[0] != message.get("state")
 
+    def status(self, node: str) -> dict | None:
+        """The last status message of `node`, or None."""
+        row = self._db.execute("SELECT payload FROM status WHERE node = ?", (node,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def count(self, stage: str | None = None) -> int:
         if stage is None:
             return self._db.execute("SELECT count(*) FROM alerts").fetchone()[0]

@@ -13,9 +13,10 @@ import apsw
 
 from ..config import Profile
 from ..contract import HubBoot, Receipt
+from ..contract.timefmt import now_iso as iso_now
 from ..crypto import KeyFileError, load_public_key
 from .commands import Command, CommandRefused, CommandRouter, CommandVerifier, NonceCache, envelope_id
-from .mqtt import LinkSettings, MqttLink, iso_now
+from .mqtt import LinkSettings, MqttLink
 from .outbox import Outbox
 from .topics import Topics
 from .upload import Uploader, UploadStore

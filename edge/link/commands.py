@@ -14,11 +14,14 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from ..contract.commands import CommandArgs, first_error, renamed
 from ..crypto import canonical_json, sign, unb64, verify
 
 log = logging.getLogger("edge.link.commands")
@@ -83,6 +86,8 @@ class Command:
     issued_at: float
     expires_at: float
     nonce: str
+    #: the args as their model (edge.contract.commands) once the router has validated them
+    params: Any = None
 
 
 def _time(value: Any, field: str) -> float:
@@ -206,19 +211,39 @@ Handler = Callable[[Command, Reply], None]
 
 
 class CommandRouter:
-    """Runs verified commands on the node's own thread (handlers touch the pipeline), one at a time."""
+    """Runs verified commands on the node's own thread (handlers touch the pipeline), one at a time.
+
+    Each command is registered with its arguments' model: `register("zone", ZoneArgs, handler)`.  The
+    router validates `args` against it before the handler runs (a refusal names the field, in one
+    line) and hands the handler the model as `command.params`; old argument names the model lists as
+    deprecated are renamed, with a warning in the log.  `register(name, handler)` (no model) passes
+    `args` through unchecked: for tests and tools with commands of their own."""
 
     def __init__(self):
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, tuple[type[CommandArgs] | None, Handler]] = {}
 
-    def register(self, name: str, handler: Handler) -> None:
-        self.handlers[name] = handler
+    def register(self, name: str, model: type[CommandArgs] | Handler, handler: Handler | None = None) -> None:
+        if handler is None:
+            model, handler = None, model
+        self.handlers[name] = (model, handler)
 
     def dispatch(self, command: Command, reply: Reply) -> None:
-        handler = self.handlers.get(command.name)
-        if handler is None:
+        entry = self.handlers.get(command.name)
+        if entry is None:
             reply(False, f"unknown command {command.name!r} (known: {', '.join(sorted(self.handlers))})", None)
             return
+        model, handler = entry
+        if model is not None:
+            args, notes = renamed(model, command.args)
+            for note in notes:
+                log.warning("command %s (%s): %s; the old name is accepted until the next release",
+                            command.name, command.id, note)
+            try:
+                params = model.model_validate(args)
+            except ValidationError as exc:
+                reply(False, first_error(exc), None)
+                return
+            command = replace(command, args=args, params=params)
         try:
             handler(command, reply)
         except CommandRefused as exc:

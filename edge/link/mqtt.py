@@ -38,6 +38,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ..contract.timefmt import now_iso as iso_now
 from .outbox import Outbox
 from .tcp import congestion_control
 from .topics import Topics
@@ -73,10 +74,6 @@ def nodelay(client: mqtt.Client) -> None:
     sock = client.socket()
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def iso_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 class MqttLink:

@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import apsw
 
+from ..util import connect_sqlite
+
 DROPPABLE = ("stats",)
 HANDED_KEEP_S = 90 * 86400
 
@@ -77,18 +79,8 @@ class Row(NamedTuple):  # a tuple: the drain builds one per message
 
 
 def connect(path: str | Path) -> apsw.Connection:
-    """A connection with the durability settings every state database here uses.
-
-    The write-ahead log is checkpointed every 128 pages and cut back to 512 KiB after each checkpoint:
-    left alone it stays at its largest size (4 MiB and more per database), which on a small or full
-    disk is room the evidence needs."""
-    db = apsw.Connection(str(path))
-    db.setbusytimeout(10_000)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA wal_autocheckpoint=128")
-    db.execute(f"PRAGMA journal_size_limit={512 * 1024}")
-    return db
+    """A state database with the durability settings every one here uses (edge.util.connect_sqlite)."""
+    return connect_sqlite(path)
 
 
 #: columns added for end-to-end receipts (an outbox of an older version gains them at open)

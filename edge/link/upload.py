@@ -27,6 +27,7 @@ import time
 
 import apsw
 
+from ..contract.transfer import RC_CANCEL, RC_QUOTA, RC_REFUSED, RC_RESEND, RC_SUCCESS
 from .pace import LinkPace, RateLimiter
 from .upload_store import PRIORITY, UploadFile, UploadStore, file_id_for
 
@@ -34,7 +35,6 @@ __all__ = ["PRIORITY", "RateLimiter", "UploadFile", "UploadStore", "Uploader", "
 
 log = logging.getLogger("edge.link.upload")
 
-RC_SUCCESS, RC_RESEND, RC_CANCEL, RC_REFUSED, RC_QUOTA = 0x00, 0x80, 0x83, 0x87, 0x97
 INIT, FIN = -1, -2  # not offsets: the commands among a file's answers awaited
 
 

@@ -6,6 +6,8 @@ import logging
 import threading
 import time
 
+from ..contract.commands import EvidenceAckArgs, EvidenceHoldArgs, PingArgs
+from ..contract.timefmt import now_iso
 from ..evidence.verdict import hub_verdict
 from ..link import Command, CommandRefused
 from ..link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
@@ -28,24 +30,22 @@ class DockRunner:
         self.watchdog = watchdog or Watchdog()
         self._steps = 0  # the watchdog's progress: loop turns and blocks copied
         if link is not None:
-            link.router.register("ping", lambda command, reply: reply(True, None, {"uptime_s": uptime_s()}))
-            link.router.register("evidence_ack", self._ack)
-            link.router.register("evidence_hold", self._hold)
+            link.router.register("ping", PingArgs, lambda command, reply: reply(True, None, {"uptime_s": uptime_s()}))
+            link.router.register("evidence_ack", EvidenceAckArgs, self._ack)
+            link.router.register("evidence_hold", EvidenceHoldArgs, self._hold)
 
     def _ack(self, command: Command, reply) -> None:
         hub_verdict(self.dock.store, self.link.upload_store, command, reply)
         self.dock.remove_verified()
 
     def _hold(self, command: Command, reply) -> None:
-        bundle, hold = command.args.get("id"), command.args.get("hold", True)
-        if not isinstance(bundle, str) or not isinstance(hold, bool):
-            raise CommandRefused('evidence_hold needs args {"id": BUNDLE, "hold": true|false}')
+        bundle, hold = command.params.bundle, command.params.hold
         if not self.dock.store.set_hold(bundle, hold):
             raise CommandRefused(f"no evidence bundle {bundle!r} on this dock")
-        reply(True, None, {"id": bundle, "hold": hold})
+        reply(True, None, {"id": bundle, "bundle": bundle, "hold": hold})
 
     def stats(self) -> dict:
-        return {"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "fps": 0.0, "frames": 0, "dropped": 0,
+        return {"ts": now_iso(), "fps": 0.0, "frames": 0, "dropped": 0,
                 "source": "stopped", "uptime_s": uptime_s(), "cpu_temp_c": cpu_temperature_c(),
                 "disk_free_bytes": free_disk_bytes(self.state_dir), "evidence_bytes": self.dock.store.used_bytes(),
                 **self.dock.status()}

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import apsw
 
+from edge.inspect import NodeState
+
 REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "firmware_config"
 FLEET_SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -275,29 +277,22 @@ class FleetNode:
         return read_events(path) if path.exists() else []
 
     def outbox_depth(self) -> int:
-        rows = query(self.state / "outbox.db", "SELECT count(*) FROM outbox")
-        return rows[0][0] if rows else 0
+        return NodeState(self.state).outbox_depth()
 
     def outbox_alerts(self) -> set[str]:
-        return {r[0] for r in query(self.state / "outbox.db", "SELECT msg_id FROM outbox WHERE kind = 'alert'")}
+        return NodeState(self.state).outbox_alert_ids()
 
     def receipt_stats(self) -> dict:
         """Lifecycle messages the hub receipted and the longest any waited, from commit to receipt."""
-        rows = query(self.state / "outbox.db", "SELECT receipts, max_s FROM receipt_stats")
-        return {"receipts": rows[0][0], "max_receipt_s": round(rows[0][1], 1)} if rows else \
-            {"receipts": 0, "max_receipt_s": None}
+        return NodeState(self.state).receipt_stats()
 
     def dead_letters(self) -> int:
-        rows = query(self.state / "outbox.db", "SELECT count(*) FROM dead")
-        return rows[0][0] if rows else 0
+        return NodeState(self.state).dead_letters()
 
     def uploads_pending(self) -> int:
-        rows = query(self.state / "upload.db", "SELECT count(*) FROM files WHERE state != 'stored'")
-        return rows[0][0] if rows else 0
+        return NodeState(self.state).uploads_pending()
 
     def bundles(self) -> list[dict]:
-        rows = query(self.state / "evidence.db",
-                     "SELECT id, state, seq, manifest_sha256, incomplete, degraded, acked, deleted FROM bundles "
-                     "ORDER BY coalesce(seq, 1e18)")
-        return [{"id": r[0], "state": r[1], "seq": r[2], "manifest_sha256": r[3], "incomplete": bool(r[4]),
-                 "degraded": bool(r[5]), "acked": bool(r[6]), "deleted": r[7] is not None} for r in rows]
+        return [{"id": r.id, "state": r.state, "seq": r.seq, "manifest_sha256": r.manifest_sha256,
+                 "incomplete": r.incomplete, "degraded": r.degraded, "acked": r.acked, "deleted": r.deleted}
+                for r in NodeState(self.state).bundles()]

@@ -3,7 +3,6 @@ camera, watched through their log, their state folder and what the hub received 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
@@ -11,7 +10,9 @@ import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .procs import REPO, Processes, query, stop
+from edge.inspect import NodeState
+
+from .procs import REPO, Processes, stop
 
 BIN = Path(sys.executable).parent
 PROFILES = REPO / "firmware_config"
@@ -122,20 +123,11 @@ class DemoNode:
 
     # --- its state folder ------------------------------------------------------------------------
     def events(self) -> list[dict]:
-        path = self.state / "lifecycle.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue  # a line being written
-        return out
+        return NodeState(self.state).lifecycle()
 
     def bundles(self) -> list[tuple[str, str, int]]:
-        """(bundle, state, acked) of every bundle in the node's evidence index."""
-        return query(self.state / "evidence.db", "SELECT id, state, acked FROM bundles")
+        """(bundle, state, acked) of every bundle in the node's evidence index (deleted ones too)."""
+        return [(r.id, r.state, int(r.acked)) for r in NodeState(self.state).bundles()]
 
     def new_wavs(self) -> list[Wav]:
         """WAV files the speaker's file sink wrote since the last look (each once it is complete)."""

@@ -2,6 +2,10 @@
 
 Frames carry the scenario's own clock (its `start` plus scene time) as wall time, so schedules
 (night-only rules, market hours) behave as the scenario scripts them.
+
+The node knows nothing of the simulator: this module registers the `sim` scheme with the node's
+source registry (edge.capture.registry) through the `edge.frame_sources` entry point, or the
+EDGE_FRAME_SOURCES variable where the installed metadata predates it (see `ENV_SPEC`).
 """
 
 from __future__ import annotations
@@ -9,7 +13,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .base import Capture, FrameSource, SourceError
+from edge.capture.base import Capture, FrameSource, SourceError
+
+#: EDGE_FRAME_SOURCES entry for this source (what the simulator sets for the nodes it starts)
+ENV_SPEC = "sim=simulator.capture:open_sim"
 
 
 class SimSource(FrameSource):
@@ -28,13 +35,19 @@ class SimSource(FrameSource):
         # A drone scenario's telemetry sample for each frame, handed over before the frame is.
         self.on_telemetry = None
 
+    def feed_telemetry(self, callback) -> bool:
+        if not self.aerial:
+            return False
+        self.on_telemetry = callback
+        return True
+
     @property
     def aerial(self) -> bool:
         return bool(getattr(self._renderer, "aerial", False))
 
     def _preflight(self) -> None:
-        from simulator.render import Renderer
-        from simulator.scenario import ScenarioError, load_scenario
+        from .render import Renderer
+        from .scenario import ScenarioError, load_scenario
 
         if not self.path.is_file():
             raise SourceError(f"{self.name}: not found")
@@ -66,3 +79,8 @@ class SimSource(FrameSource):
             loop_wall = self._start_wall + self._loops * renderer.n_frames / renderer.fps
             self.on_telemetry(renderer.telemetry_at(rendered.t, loop_wall))
         return Capture(rendered.image, mono=mono, wall=self._start_wall + scene_t)
+
+
+def open_sim(spec, config, *, loop: bool, **common) -> SimSource:
+    """The registry's factory for `sim:PATH.toml` (edge.capture.registry.Factory)."""
+    return SimSource(spec.target, loop=loop, **common)

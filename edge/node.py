@@ -111,6 +111,7 @@ class Node:
         self._frames_at_report = 0
         self._last_stats = 0.0
         self._degraded = False
+        self.fieldloop = None  # edge.fieldloop.FieldLoop: model rollout and dataset capture (issue 21)
         if link is not None:
             handlers = [("ping", self._cmd_ping), ("zone", self._cmd_zone), ("snapshot", self._cmd_snapshot),
                         ("config", self._cmd_config)]
@@ -172,6 +173,8 @@ class Node:
                 self._seen = Counter(result.detections.names)  # what the detector saw when it last looked
             if self.evidence is not None:
                 self.evidence.observe(frame.image, frame.wall, frame.mono, self.pipeline.rules.open)
+            if self.fieldloop is not None:  # issue 21 hook
+                self.fieldloop.on_frame(frame, result, [v.id for v in self.pipeline.rules.open])
             for event in result.events:
                 self._handle(event)
             if self.evidence is not None:
@@ -246,6 +249,8 @@ class Node:
 
     def deliver(self, message: dict) -> None:
         """Record a lifecycle message and hand it to the link (any thread)."""
+        if self.fieldloop is not None:  # issue 21 hook: every alert names the model that made it
+            message.setdefault("model", self.fieldloop.model())
         if self.sink is not None:
             try:
                 self.sink.write(message)
@@ -297,6 +302,8 @@ class Node:
         if self.detect is not None:
             body["inference_ms"] = round(self.detect.stats.inference_ms, 1)
             body["detector_runs"] = self.detect.stats.detector_runs
+        if self.fieldloop is not None:  # issue 21 hook
+            body.update(self.fieldloop.stats())
         if self.link is not None:
             body["outbox_depth"] = self.link.outbox.depth()
             body["outbox_bytes"] = self.link.outbox.bytes

@@ -256,6 +256,16 @@ def startup_environment_problem(profile, uri: str, args: argparse.Namespace) -> 
     return None
 
 
+def _with_model(extra, node_ref):
+    """Status extras plus the running model's name, version and hash (issue 21)."""
+    def status() -> dict:
+        body = extra() if extra is not None else {}
+        if node_ref and node_ref[0].fieldloop is not None:
+            body["model"] = node_ref[0].fieldloop.model()
+        return body
+    return status
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..capture import SourceError, SourceState, open_source
     from ..config.profile import parse_override
@@ -326,6 +336,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if profile.link.enabled and not args.no_link:
         try:
             extra = (lambda: {"evidence_degraded": evidence.degraded}) if evidence is not None else None
+            extra = _with_model(extra, node_ref)  # issue 21 hook: status names the model
             link = NodeLink(profile, state_dir, __version__, status_extra=extra).start()
         except LinkError as exc:
             _close_evidence(evidence)
@@ -362,8 +373,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 profile_path=args.config.resolve(), evidence=evidence, speaker=speaker, poses=poses,
                 watchdog=Watchdog.from_env(stall_s=stall_limit_s(profile.capture)))
     node_ref.append(node)
+    from ..fieldloop import FieldLoop  # issue 21 hook: rollout and dataset capture
+
+    node.fieldloop = FieldLoop(profile, state_dir, stage, evidence=evidence, link=link)
     try:
         summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
+        node.fieldloop.close()  # issue 21 hook: a clean stop (a crash leaves the model on probation)
     finally:
         source.stop()
         if telemetry is not None:

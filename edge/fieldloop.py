@@ -36,6 +36,7 @@ class FieldLoop:
 
             self.capture = DatasetCapture(profile, state_dir, evidence=evidence, model_info=self.model)
         self.state_dir = state_dir
+        self._announced: str | None = None
         if link is not None:
             link.router.register("model", self._cmd_model)
             link.router.register("dataset", self._cmd_dataset)
@@ -45,6 +46,10 @@ class FieldLoop:
         self.models.tick()
         if self.stage is None:
             return
+        sha = self.stage.detector.model.manifest.sha256
+        if sha != self._announced and self.link is not None:  # at start, and after a switch or a rollback
+            self._announced = sha
+            self.link.refresh_status()  # the retained status names the model that runs
         self.models.observe(frame)
         if self.capture is not None:
             self.capture.observe(frame, result.detections, result.events, open_ids)

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -75,6 +74,9 @@ motion = {{ enabled = false }}
 [evidence]
 enabled = false
 
+[speaker]
+sink = "none"
+
 [dataset]
 enabled = true
 min_interval_s = 1
@@ -119,7 +121,7 @@ def alerts(sub: Subscriber, node: str) -> list[dict]:
     return out
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_capture_pull_export_finetune_sign_rollout_and_rollback(tmp_path):
     broker = Broker(tmp_path / "broker").start()
     procs: list[subprocess.Popen] = []
@@ -148,7 +150,7 @@ def test_capture_pull_export_finetune_sign_rollout_and_rollback(tmp_path):
         for node in nodes:
             procs.append(subprocess.Popen(
                 [str(BIN / "edge-node"), "run", "--config", str(tmp_path / f"{node}.toml"), "--state-dir",
-                 str(tmp_path / node), "--source", f"sim:{tmp_path / 'scene.toml'}?loop=1", "--duration", "240"],
+                 str(tmp_path / node), "--source", f"sim:{tmp_path / 'scene.toml'}?loop=1", "--duration", "900"],
                 cwd=REPO, stdout=subprocess.DEVNULL,
                 stderr=open(tmp_path / f"{node}.log", "w")))  # noqa: SIM115
 
@@ -191,8 +193,8 @@ def test_capture_pull_export_finetune_sign_rollout_and_rollback(tmp_path):
         ft = tmp_path / "models" / "ft"
         trained = subprocess.run(
             ["nice", "-n", "15", sys.executable, "-m", "models.train", "--data", str(out2 / "data.yaml"),
-             "--init", str(DEFAULT), "--out", str(ft), "--iters", "3", "--batch", "2", "--lr", "1e-5"],
-            capture_output=True, text=True, timeout=180, cwd=REPO)
+             "--init", str(DEFAULT), "--out", str(ft), "--iters", "2", "--batch", "2", "--lr", "1e-5", "--threads", "1"],
+            capture_output=True, text=True, timeout=240, cwd=REPO)
         assert trained.returncode == 0, trained.stderr[-2000:]
         manifest = json.loads((ft / "manifest.json").read_text())
         assert manifest["name"] == "edge-default-ft" and manifest["version"] == "2"
@@ -215,11 +217,10 @@ def test_capture_pull_export_finetune_sign_rollout_and_rollback(tmp_path):
         assert "self-test" in reply["error"] and not reply["data"]["switched"]
 
         # 6. the alerts after the switch name their models
-        switched_at = time.time()
+        seen = {n: {a["id"] for a in alerts(sub, n)} for n in nodes}  # violations begun before the switch
 
         def after(node: str) -> list[dict]:
-            return [a for a in alerts(sub, node) if a["stage"] == "alert"
-                    and a["started_at"] and a is not None and _ts(a["confirmed_at"]) > switched_at]
+            return [a for a in alerts(sub, node) if a["stage"] == "alert" and a["id"] not in seen[node]]
 
         assert wait(lambda: after("node-a") and after("node-b"), 60)
         assert after("node-a")[-1]["model"] == {"name": "edge-default-ft", "version": "2", "sha256": manifest["sha256"]}
@@ -239,9 +240,3 @@ def test_capture_pull_export_finetune_sign_rollout_and_rollback(tmp_path):
             except subprocess.TimeoutExpired:
                 p.kill()
         broker.stop()
-
-
-def _ts(text: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text).timestamp()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from .detect.model import ModelError
 from .link.commands import CommandRefused
 from .rollout import RolloutError
 from .rollout.manager import ModelManager, describe
@@ -70,7 +71,12 @@ class FieldLoop:
 
     # --- commands ------------------------------------------------------------------------------
     def _cmd_model(self, command, reply) -> None:
-        action = command.args.get("action", "status")
+        from .contract.fieldloop import model_args
+
+        try:
+            action = model_args(command.args).action
+        except ValueError as exc:
+            raise CommandRefused(f"model: {exc}") from None
         try:
             if action == "rollout":
                 self.models.start_rollout(command.args, reply)  # the reply comes when the switch is done
@@ -81,34 +87,28 @@ class FieldLoop:
                 reply(True, None, result)
             elif action == "status":
                 reply(True, None, self.models.status())
-            else:
-                raise CommandRefused(f"model: unknown action {action!r} (rollout, rollback, status)")
         except RolloutError as exc:
             raise CommandRefused(str(exc)) from None
-        except Exception as exc:
-            from .detect.model import ModelError
-
-            if isinstance(exc, ModelError):
-                raise CommandRefused(f"previous model does not load, nothing changed: {exc}") from None
-            raise
+        except ModelError as exc:
+            raise CommandRefused(f"previous model does not load, nothing changed: {exc}") from None
 
     def _cmd_dataset(self, command, reply) -> None:
+        from .contract.fieldloop import dataset_args
         from .dataset.pack import make_pack, prune_packs
 
-        action = command.args.get("action", "status")
+        try:
+            args = dataset_args(command.args)
+        except ValueError as exc:
+            raise CommandRefused(f"dataset: {exc}") from None
+        action = args.action
         if self.capture is None:
             raise CommandRefused("dataset capture is off on this node ([dataset] enabled = false)")
         if action == "status":
             reply(True, None, self.capture.stats())
             return
-        if action != "pull":
-            raise CommandRefused(f"dataset: unknown action {action!r} (pull, status)")
         if self.link is None or self.link.upload_store is None:
             raise CommandRefused("dataset pull needs the uploader ([upload] enabled = true)")
-        hard = command.args.get("hard_negatives", [])
-        max_frames = command.args.get("max_frames", 500)
-        if not isinstance(hard, list) or not all(isinstance(v, str) for v in hard) or not isinstance(max_frames, int):
-            raise CommandRefused('dataset pull takes {"max_frames": N, "hard_negatives": [violation ids]}')
+        hard, max_frames = args.hard_negatives, args.max_frames
         key = self.evidence.key if self.evidence is not None else self._node_key()
         prune_packs(self.capture, self.link.upload_store)
         folder, sha, frames = make_pack(self.capture, key, max_frames=max_frames, hard_negatives=set(hard))

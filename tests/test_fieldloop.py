@@ -238,3 +238,17 @@ def test_capture_keeps_event_and_quiet_frames_under_its_quota_and_packs_them(tmp
 
     with pytest.raises(DatasetError, match=r":1: class must be"):
         import_labels(root, corrected, list(CLASSES))
+
+
+def test_command_args_are_checked_with_one_line_naming_the_field():
+    from edge.contract.fieldloop import ModelInfo, dataset_args, model_args
+
+    assert model_args({"action": "rollback"}).action == "rollback"
+    with pytest.raises(ValueError, match=r"^url: String should match pattern"):
+        model_args({"action": "rollout", "manifest": "{}", "sig": "x", "url": "ftp://hub/m.onnx"})
+    with pytest.raises(ValueError, match=r"^max_frames: "):
+        dataset_args({"action": "pull", "max_frames": 0})
+    with pytest.raises(ValueError, match=r"^action: "):
+        dataset_args({"action": "delete"})
+    manifest = json.loads((DEFAULT / "manifest.json").read_text())
+    assert ModelInfo(name=manifest["name"], version=manifest["version"], sha256=manifest["sha256"])

@@ -252,3 +252,21 @@ def test_command_args_are_checked_with_one_line_naming_the_field():
         dataset_args({"action": "delete"})
     manifest = json.loads((DEFAULT / "manifest.json").read_text())
     assert ModelInfo(name=manifest["name"], version=manifest["version"], sha256=manifest["sha256"])
+
+
+def test_incidents_dismissed_as_wrong_object_name_the_hard_negatives(tmp_path):
+    from edge.hub.dataset import dismissed_wrong_object
+    from edge.hub.service.db import Database
+
+    db = Database(str(tmp_path / "hub.db"))
+    db.migrate()
+    cols = "node, rule, kind, zone, state, level, opened_at, last_seen, messages, violations, dismiss_reason, updated"
+    with db.tx() as tx:
+        for n, (state, reason) in enumerate((("dismissed", "wrong_object"), ("dismissed", "authorised"),
+                                             ("resolved", None)), 1):
+            tx.execute(f"INSERT INTO incidents (id, {cols}) VALUES (?, 'fl-node', 'r', 'fishing', 'z', ?, 'alert', "
+                       "1, 1, 1, 1, ?, 1)", (n, state, reason))
+            tx.execute("INSERT INTO violations (id, node, incident) VALUES (?, 'fl-node', ?)", (f"v{n}", n))
+    db.close()
+    assert dismissed_wrong_object(str(tmp_path / "hub.db"), "fl-node") == ["v1"]
+    assert dismissed_wrong_object(str(tmp_path / "hub.db"), "other") == []

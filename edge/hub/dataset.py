@@ -22,8 +22,24 @@ from ..evidence.manifest import BundleProblem, verify_bundle
 log = logging.getLogger("edge.hub.dataset")
 
 
-class DatasetError(Exception):
+class DatasetError(ValueError):
     """One line: what is wrong with a dataset folder or label file."""
+
+
+def dismissed_wrong_object(store_url: str, node: str) -> list[str]:
+    """Violation ids of `node` whose incident a dispatcher dismissed as "wrong object" (edge-hub serve's store)."""
+    from .service.db import Database, StoreError
+
+    try:
+        db = Database(store_url)
+    except StoreError as exc:
+        raise DatasetError(str(exc)) from None
+    try:
+        rows = db.query("SELECT v.id FROM violations v JOIN incidents i ON v.incident = i.id WHERE v.node = ? "
+                        "AND i.state = 'dismissed' AND i.dismiss_reason = 'wrong_object' ORDER BY v.id", (node,))
+    finally:
+        db.close()
+    return [r[0] for r in rows]
 
 
 def accept_pack(root: Path, node: str, bundle: str, folder: Path, key) -> str | None:

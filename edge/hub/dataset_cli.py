@@ -19,12 +19,17 @@ def _names(args) -> list[str]:
 def cmd_pull(args: argparse.Namespace) -> int:
     from .command import send_command
 
-    cmd_args = {"action": "pull", "max_frames": args.max_frames, "hard_negatives": args.hard_negative}
     worst = 0
     for node in args.nodes:
+        hard = list(args.hard_negative)
         try:
+            if args.store:
+                from .dataset import dismissed_wrong_object
+
+                hard += dismissed_wrong_object(args.store, node)
+            cmd_args = {"action": "pull", "max_frames": args.max_frames, "hard_negatives": sorted(set(hard))}
             result = send_command(args, node, "dataset", cmd_args)
-        except (OSError, ConnectionError) as exc:
+        except (OSError, ConnectionError, ValueError) as exc:  # DatasetError too
             print(f"edge-hub: {exc}", file=sys.stderr)
             return 2
         print(json.dumps({"node": node, **(result or {"ok": False, "error": "no result in time"})}))
@@ -65,6 +70,8 @@ def add_dataset(sub: argparse._SubParsersAction, common) -> None:
     pl.add_argument("--max-frames", type=int, default=500)
     pl.add_argument("--hard-negative", action="append", default=[], metavar="VIOLATION_ID",
                     help="a case dismissed as 'wrong object': its frames are marked hard negatives (repeatable)")
+    pl.add_argument("--store", help="the hub service's store (SQLite path or postgresql:// URL): the violations of "
+                    "incidents dismissed as wrong_object become hard negatives")
     pl.add_argument("--key", default="hub.key")
     pl.add_argument("--timeout", type=float, default=30.0)
     pl.add_argument("--lifetime", type=float, default=300.0)

@@ -270,3 +270,29 @@ def test_incidents_dismissed_as_wrong_object_name_the_hard_negatives(tmp_path):
     db.close()
     assert dismissed_wrong_object(str(tmp_path / "hub.db"), "fl-node") == ["v1"]
     assert dismissed_wrong_object(str(tmp_path / "hub.db"), "other") == []
+
+
+def test_a_new_model_in_the_profile_wins_over_an_earlier_rollout(tmp_path, hub, frames):
+    key, pub = hub
+    profile = _profile(tmp_path)
+    state = tmp_path / "state"
+    manager = ModelManager(profile, state, pub)
+    manager.boot(build_detection(profile))
+    for f in frames:
+        manager.observe(f)
+    served = tmp_path / "served"
+    server = FileServer(served)
+    try:
+        assert _roll(manager, renamed_copy(served / "v2", "edge-default", "2"), served, server, key)[0][0]
+    finally:
+        server.close()
+    manager.close()
+    stage = build_detection(profile)
+    ModelManager(profile, state, pub).boot(stage)
+    assert stage.detector.model.manifest.version == "2"  # the rollout survives a restart
+    local = renamed_copy(tmp_path / "local", "edge-local", "5")
+    (tmp_path / "node.toml").write_text((tmp_path / "node.toml").read_text().replace(str(DEFAULT), str(local)))
+    profile = load_profile(tmp_path / "node.toml")
+    stage = build_detection(profile)
+    ModelManager(profile, state, pub).boot(stage)
+    assert stage.detector.model.manifest.name == "edge-local"

@@ -77,8 +77,12 @@ class ModelManager:
         if stage is None:
             return
         st = self.state
-        if st["current"] is None:
-            st["current"] = str(stage.detector.model.path.resolve())
+        profile_model = str(stage.detector.model.path.resolve())
+        if st.get("profile_model") != profile_model:  # a new [detect] model in the profile: the operator wins
+            if st["current"] is not None:
+                log.warning("model: the profile names %s now; rollouts before it are forgotten", profile_model)
+            st.update(current=profile_model, previous=None, probation=False, unclean_starts=0,
+                      profile_model=profile_model)
         if st["probation"] and not st["clean"]:
             st["unclean_starts"] += 1
             log.warning("model %s: the node stopped uncleanly %d time(s) since the switch",

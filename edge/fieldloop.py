@@ -4,7 +4,7 @@ One object with a few hooks, so the node and its builder stay as they are:
   fieldloop = FieldLoop(profile, state_dir, stage, evidence=..., link=...)   # after build_detection
   fieldloop.on_frame(frame, result, open_ids)   # once per frame, after the pipeline
   body.update(fieldloop.stats())               # in the node's stats (and status)
-  message.setdefault("model", fieldloop.model())   # every lifecycle message names its model
+  fieldloop.name_model(message)                # every lifecycle message names its model
   fieldloop.close()                            # on a clean stop
 Commands: `model` (args action = rollout | rollback | status) and `dataset` (action = pull | status).
 """
@@ -57,6 +57,12 @@ class FieldLoop:
 
     def model(self) -> dict:
         return describe(self.stage.detector) if self.stage is not None else {}
+
+    def name_model(self, message: dict) -> None:
+        """A lifecycle message names the model that runs now (the one that saw it), unless it already does."""
+        info = self.model()
+        if info:
+            message.setdefault("model", info)
 
     def stats(self) -> dict:
         out = {"model": self.model()}

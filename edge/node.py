@@ -250,7 +250,7 @@ class Node:
     def deliver(self, message: dict) -> None:
         """Record a lifecycle message and hand it to the link (any thread)."""
         if self.fieldloop is not None:  # issue 21 hook: every alert names the model that made it
-            message.setdefault("model", self.fieldloop.model())
+            self.fieldloop.name_model(message)
         if self.sink is not None:
             try:
                 self.sink.write(message)

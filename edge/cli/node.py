@@ -375,10 +375,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     node_ref.append(node)
     from ..fieldloop import FieldLoop  # issue 21 hook: rollout and dataset capture
 
-    node.fieldloop = FieldLoop(profile, state_dir, stage, evidence=evidence, link=link)
+    try:
+        node.fieldloop = FieldLoop(profile, state_dir, stage, evidence=evidence, link=link)
+    except (OSError, ValueError) as exc:  # a full disk or a damaged models/rollout.json: the node still runs
+        log.error("model rollout and dataset capture are off: %s", exc)
     try:
         summary = node.run(stop, duration_s=args.duration, max_frames=args.max_frames)
-        node.fieldloop.close()  # issue 21 hook: a clean stop (a crash leaves the model on probation)
+        if node.fieldloop is not None:  # issue 21 hook: a clean stop (a crash leaves the model on probation)
+            node.fieldloop.close()
     finally:
         source.stop()
         if telemetry is not None:

@@ -7,6 +7,10 @@
 - gated_cpu_ratio: CPU seconds per frame with the gate on / off over a mostly static scenario
   (target <= 0.20); still_cpu_ratio: the same for a scene where nothing moves at all.
 
+- dataset_capture_share: the [dataset] capture's time (edge/dataset/capture.py, the reservoir profile's
+  defaults with capture on) per frame over the busy scenario, as a share of the whole frame's time
+  (detection stage + capture); target < 0.02.  Kept frames (JPEG + pre-labels) are included.
+
 - with --drone: the drone profile's detection (tiles of the model's input over the whole picture
   every `interval_s`, squares around tracks between; edge/detect/tiles.py) against one whole-frame
   look per frame, over a drone scenario: drone_cpu_ms_per_frame_whole / _tiled, inferences per frame.
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     still = [Frame(static[0].image, seq=f.seq, mono=f.mono, wall=f.wall) for f in static]
     _, cpu_still = stage_loop(DetectionStage(detector, MotionConfig(enabled=True)), still)
     drone = drone_figures(detector, args.drone_scenario, args.frames) if args.drone else {}
-    print(json.dumps(drone | {
+    print(json.dumps(drone | capture_figures(detector, busy) | {
         "model": str(args.model), "input": list(detector.input_size), "threads": os.cpu_count(),
         "frames": len(busy), "frame_size": [busy[0].image.shape[1], busy[0].image.shape[0]],
         "raw_fps": round(raw_fps, 2), "pipeline_fps": round(pipeline_fps, 2),
@@ -141,6 +145,38 @@ def main(argv: list[str] | None = None) -> int:
         "gate_reasons": gated.stats.reasons, "gate_inferences_per_frame": round(gated.stats.inferences / gated.stats.frames, 3),
     }))
     return 0
+
+
+def capture_figures(detector: Detector, frames: list[Frame], rounds: int = 3) -> dict:
+    """Time per frame of the dataset capture's check (and its writes) beside the detection stage."""
+    import tempfile
+
+    from edge.config import load_profile
+    from edge.dataset import DatasetCapture
+
+    profile = load_profile(REPO / "firmware_config" / "reservoir.toml", check_files=False,
+                           overrides=[("dataset.enabled", True)])
+    best = None
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            stage = DetectionStage(detector, profile.detect.motion)
+            capture = DatasetCapture(profile, Path(tmp), model_info=lambda: {"name": "bench"})
+            t_stage = t_capture = 0.0
+            for frame in frames:
+                started = time.perf_counter()
+                detections = stage.process(frame)
+                mid = time.perf_counter()
+                capture.observe(frame, detections, ())
+                t_stage += mid - started
+                t_capture += time.perf_counter() - mid
+            share = t_capture / (t_stage + t_capture)
+            if best is None or share < best[0]:
+                best = (share, t_capture, t_stage, capture.kept)
+    share, t_capture, t_stage, kept = best
+    n = len(frames)
+    return {"dataset_capture_ms_per_frame": round(t_capture / n * 1000, 3),
+            "dataset_frame_ms": round((t_stage + t_capture) / n * 1000, 2), "dataset_frames_kept": kept,
+            "dataset_capture_share": round(share, 4), "dataset_capture_share_target": 0.02}
 
 
 def drone_figures(detector: Detector, scenario: str, count: int) -> dict:

@@ -190,9 +190,9 @@ def build_node(profile, profile_path: Path, *, uri: str, state_dir: Path, link: 
                 later.callback(evidence.shutdown)
             node_link = None
             if linked:
-                extra = (lambda: {"evidence_degraded": evidence.degraded}) if evidence is not None else None
                 try:
-                    node_link = NodeLink(profile, state_dir, __version__, status_extra=extra).start()
+                    node_link = NodeLink(profile, state_dir, __version__,
+                                         status_extra=_status_extra(evidence, stage)).start()
                 except LinkError as exc:
                     raise StartupError(str(exc)) from None
                 stack.callback(node_link.stop)
@@ -217,15 +217,43 @@ def build_node(profile, profile_path: Path, *, uri: str, state_dir: Path, link: 
                 started.callback(telemetry.stop)
             started.callback(source.stop)
             stack.push(started.pop_all())
+        fieldloop = build_fieldloop(profile, state_dir, stage, evidence, node_link)
         log.info("edge-node %s: node %s reading %s; state in %s", __version__, profile.node.id, source.name,
                  state_dir)
         node = Node(profile, source, detect=stage, sink=sink, link=node_link, state_dir=state_dir,
                     profile_path=profile_path, evidence=evidence, speaker=speaker, poses=poses, watchdog=watchdog,
-                    handoff=handoff)
+                    handoff=handoff, fieldloop=fieldloop)
         try:
             yield node
         finally:
             node.finish()  # a run that raised: what evidence holds still goes out before the link stops
+        if fieldloop is not None:  # a clean stop only: a crash leaves a new model on probation
+            fieldloop.close()
+
+
+def _status_extra(evidence, stage):
+    """What the link's status adds: the recorder's degraded flag and the model that runs now."""
+    from .rollout.manager import describe
+
+    def extra() -> dict:
+        body = {"evidence_degraded": evidence.degraded} if evidence is not None else {}
+        if stage is not None:
+            body["model"] = describe(stage.detector)
+        return body
+
+    return extra
+
+
+def build_fieldloop(profile, state_dir: Path, stage, evidence, node_link):
+    """Model rollout and dataset capture (edge.fieldloop), or None when its state cannot be read:
+    a full disk or a damaged models/rollout.json turns them off, never the node."""
+    from .fieldloop import FieldLoop
+
+    try:
+        return FieldLoop(profile, state_dir, stage, evidence=evidence, link=node_link)
+    except (OSError, ValueError) as exc:
+        log.error("model rollout and dataset capture are off: %s", exc)
+        return None
 
 
 @contextlib.contextmanager

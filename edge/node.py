@@ -111,7 +111,8 @@ class Node(NodeCommands):
                  sink: JsonlSink | None = None, link: NodeLink | None = None, state_dir: Path | None = None,
                  profile_path: Path | None = None, evidence: EvidenceRecorder | None = None,
                  speaker: Speaker | None = None, poses=None, report_interval_s: float = 1.0,
-                 watchdog: Watchdog | None = None, handoff: Handoff | None = None):
+                 watchdog: Watchdog | None = None, handoff: Handoff | None = None,
+                 fieldloop=None):
         self.profile = profile
         self.source = source
         self.detect = detect
@@ -134,6 +135,7 @@ class Node(NodeCommands):
         self._frames_at_report = 0
         self._last_stats = 0.0
         self._degraded = False
+        self.fieldloop = fieldloop  # edge.fieldloop.FieldLoop: model rollout and dataset capture, or None
         if link is not None:
             for name, handler in self.commands():
                 link.router.register(name, COMMAND_ARGS[name], handler)
@@ -189,6 +191,8 @@ class Node(NodeCommands):
                 self._seen = Counter(result.detections.names)  # what the detector saw when it last looked
             if self.evidence is not None:
                 self.evidence.observe(frame.image, frame.wall, frame.mono, self.pipeline.rules.open)
+            if self.fieldloop is not None:
+                self.fieldloop.on_frame(frame, result, [v.id for v in self.pipeline.rules.open])
             for event in result.events:
                 self._handle(event)
             if self.evidence is not None:
@@ -284,6 +288,8 @@ class Node(NodeCommands):
 
     def deliver(self, message: dict) -> None:
         """Record a lifecycle message and hand it to the link (any thread)."""
+        if self.fieldloop is not None:  # every lifecycle message names the model that made it
+            self.fieldloop.name_model(message)
         if self.sink is not None:
             try:
                 self.sink.write(message)
@@ -335,6 +341,8 @@ class Node(NodeCommands):
         if self.detect is not None:
             body["inference_ms"] = round(self.detect.stats.inference_ms, 1)
             body["detector_runs"] = self.detect.stats.detector_runs
+        if self.fieldloop is not None:
+            body.update(self.fieldloop.stats())
         if self.link is not None:
             body["outbox_depth"] = self.link.outbox.depth()
             body["outbox_bytes"] = self.link.outbox.bytes

@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_speak(sub, common)
     add_receive(sub, common)
     add_provision(sub)
+    from ..hub.dataset_cli import add_dataset  # issue 21
+    from ..hub.modelsign import add_model  # issue 21
+
+    add_dataset(sub, common)
+    add_model(sub, common)
 
     from .hubserve import add_service_commands
 

@@ -14,11 +14,13 @@ from pydantic import Field, PrivateAttr, ValidationError
 from ..capture.uri import parse_source_uri
 from .base import Section
 from .capture import CaptureConfig
+from .dataset import DatasetConfig
 from .detect import DetectConfig
 from .dock import DockConfig
 from .evidence import EvidenceConfig
 from .link import LinkConfig
 from .node import NodeConfig
+from .rollout import RolloutConfig
 from .rules import RuleConfig
 from .speaker import SpeakerConfig
 from .telemetry import TelemetryConfig
@@ -70,6 +72,8 @@ class Profile(Section):
     speaker: SpeakerConfig = Field(default_factory=SpeakerConfig)
     link: LinkConfig = Field(default_factory=LinkConfig)
     upload: UploadConfig = Field(default_factory=UploadConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)  # fieldloop
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)  # fieldloop
     telemetry: TelemetryConfig | None = None
     dock: DockConfig | None = None
 

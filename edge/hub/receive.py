@@ -242,6 +242,9 @@ class Receiver:
             manifest = {"files": []}
         if any(not (folder / f["name"]).exists() for f in manifest.get("files", [])):
             return  # more files to come
+        if manifest.get("kind") == "dataset":  # issue 21: training frames, not evidence (edge/hub/dataset.py)
+            self._dataset_pack(node, bundle, folder)
+            return
         row = self.db.execute("SELECT state, manifest_sha256 FROM bundles WHERE node = ? AND bundle = ?",
                               (node, bundle)).fetchone()
         # The node may have missed the first ack: say it again, with the manifest's hash (the node
@@ -274,6 +277,16 @@ class Receiver:
         self._record(node, bundle, manifest, "verified", None, digest)
         log.info("receive: bundle %s from %s verified (sequence %s)", bundle, node, manifest.get("sequence"))
         self._ack(node, bundle, manifest, True, None, digest)
+
+    def _dataset_pack(self, node: str, bundle: str, folder: Path) -> None:
+        from .dataset import accept_pack
+
+        try:
+            problem = accept_pack(self.root, node, bundle, folder, load_public_key(self.node_keys / f"{node}.pub"))
+        except KeyFileError as exc:
+            problem = str(exc)
+        if problem:
+            log.error("receive: dataset pack %s from %s refused: %s", bundle, node, problem)
 
     def _chain_problem(self, node: str, manifest: dict, digest: str) -> str | None:
         """The bundle must follow the node's previous one and precede its next one, where the hub has them

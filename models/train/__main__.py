@@ -21,6 +21,9 @@ def _print(msg: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if "--init" in args and (not args or args[0].startswith("-")):
+        return _finetune(args)
     ap = argparse.ArgumentParser(prog="python -m models.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -113,6 +116,31 @@ def main(argv: list[str] | None = None) -> int:
             _print(json.dumps({"speed": res["speed"]}))
         if a.json:
             save(res, a.json)
+    return 0
+
+
+def _finetune(argv: list[str]) -> int:
+    """`--data DATA.yaml --init MODEL_DIR`: fine-tune a model folder (models/train/finetune.py)."""
+    ap = argparse.ArgumentParser(prog="python -m models.train", description="fine-tune a model folder")
+    ap.add_argument("--data", required=True, help="a YOLO data.yaml (edge-hub dataset export)")
+    ap.add_argument("--init", required=True, help="the model folder to start from (this tool's architecture)")
+    ap.add_argument("--out", required=True, help="the new model folder")
+    ap.add_argument("--iters", type=int, default=300)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--name")
+    ap.add_argument("--version")
+    a = ap.parse_args(argv)
+    from models.train.finetune import FineTuneError, finetune
+
+    try:
+        finetune(Path(a.data), Path(a.init), Path(a.out), iters=a.iters, batch=a.batch, lr=a.lr, seed=a.seed,
+                 threads=a.threads, name=a.name, version=a.version, log=_print)
+    except (FineTuneError, OSError, KeyError) as exc:
+        print(f"models.train: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -21,14 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..util import write_atomic
+
 log = logging.getLogger("edge.dataset")
 
 
 def replace_json(path: Path, data: dict) -> None:
     """Write a sidecar as a new file (packs hold hard links to the old one: it must not change)."""
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, separators=(",", ":")))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, separators=(",", ":")), sync=False)  # a lost label costs nothing
 
 
 def lighting_of(image: np.ndarray) -> str:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..crypto import sign
+from ..util import write_atomic
 from .capture import replace_json
 
 
@@ -53,9 +54,7 @@ def make_pack(capture, key, *, max_frames: int = 500, hard_negatives: set[str] =
     (folder / "manifest.json").write_bytes(data)
     (folder / "manifest.sig").write_bytes(sign(key, data))
     sent |= {p.stem for p in todo}
-    tmp = sent_p.with_name(sent_p.name + ".part")
-    tmp.write_text(json.dumps(sorted(sent)))
-    os.replace(tmp, sent_p)
+    write_atomic(sent_p, json.dumps(sorted(sent)))
     for jpg in todo:
         side_p = jpg.with_suffix(".json")
         side = json.loads(side_p.read_text())

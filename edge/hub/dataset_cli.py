@@ -11,9 +11,9 @@ from pathlib import Path
 def _names(args) -> list[str]:
     if args.names:
         return [n.strip() for n in args.names.split(",") if n.strip()]
-    from simulator.classes import CLASSES  # the rule classes the default model knows
+    from ..config.detect import DEFAULT_CLASSES  # the classes the default model knows, in its order
 
-    return list(CLASSES)
+    return list(DEFAULT_CLASSES)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import shutil
 import threading
@@ -20,6 +19,7 @@ from collections import deque
 from pathlib import Path
 
 from ..detect.model import LABELS, MANIFEST, ModelError
+from ..util import write_atomic
 from .fetch import fetch
 from .selftest import self_test
 from .signature import SIGNATURE, RolloutError, verify_manifest
@@ -44,12 +44,7 @@ def describe(detector) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=1))
 
 
 class ModelManager:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ....config.profile import ConfigError, load_profile
 from ....contract.messages import ConfigArgs
+from ....util import write_atomic
 from .. import commands
 from .deps import Hub, User, admin, hub, viewer
 
@@ -134,8 +135,6 @@ def answer(node: str, command: str, h: Hub = Depends(hub), u: User = Depends(vie
     if out["state"] == "done" and out["ok"] and pending.is_file():
         waiting = json.loads(pending.read_text(encoding="utf-8"))
         if waiting.get("command") == command:
-            tmp = path.with_name(path.name + ".part")
-            tmp.write_text(waiting["toml"], encoding="utf-8")
-            tmp.replace(path)
+            write_atomic(path, waiting["toml"])
             pending.unlink()
     return {"command": command, "state": out["state"], "ok": out["ok"], "error": out["error"], "data": out["data"]}

@@ -14,9 +14,9 @@ class ConsoleSection(Section):
     # GeoJSON (a FeatureCollection of the sites' outlines: river banks, squares, roads) drawn as the
     # map's plain base; no tile is ever fetched from the internet.
     sites: str | None = Field(default=None, description="GeoJSON file of site outlines (the default map base)")
-    # A local tile folder laid out as Z/X/Y.png (e.g. exported from an MBTiles or PMTiles file with
-    # `mb-util` or `pmtiles extract`), served by the hub under /console/tiles/.
-    tiles: str | None = Field(default=None, description="folder of Z/X/Y.png tiles, served by the hub")
+    # Local map tiles, served by the hub under /console/tiles/: a folder laid out as Z/X/Y.png, or one
+    # MBTiles file (name ending .mbtiles; a PMTiles file becomes one with `pmtiles convert`).
+    tiles: str | None = Field(default=None, description="folder of Z/X/Y.png tiles or an .mbtiles file")
     tiles_max_zoom: int = Field(default=18, ge=0, le=22)
     # The clips every node's speaker holds (firmware_config/audio/manifest.toml), offered by the speak button.
     clips: tuple[str, ...] = ("no_fishing", "no_boats", "no_stall", "no_parking", "keep_out", "cooperate")

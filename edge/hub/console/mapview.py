@@ -5,15 +5,18 @@ served here); nothing is fetched from the internet."""
 from __future__ import annotations
 
 import json
+import logging
 import time
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ..service import incidents as inc
 from ..service.api.deps import User
+from .tiles import TileError, read_tile
 from .web import hub_of, render, signed_in
+
+log = logging.getLogger("edge.hub.console")
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -84,11 +87,16 @@ def sites(request: Request, u: User = Depends(signed_in)) -> JSONResponse:
 
 
 @router.get("/tiles/{z}/{x}/{y}.png")
-def tile(request: Request, z: int, x: int, y: int, u: User = Depends(signed_in)) -> FileResponse:
+def tile(request: Request, z: int, x: int, y: int, u: User = Depends(signed_in)) -> Response:
     c = hub_of(request).config
     if not c.console.tiles:
-        raise HTTPException(404, "no tile folder ([console] tiles)")
-    path: Path = c.path(c.console.tiles) / str(z) / str(x) / f"{y}.png"
-    if not path.is_file():
+        raise HTTPException(404, "no local tiles ([console] tiles)")
+    try:
+        found = read_tile(c.path(c.console.tiles), z, x, y)
+    except TileError as exc:
+        log.error("map tiles: %s", exc)
+        raise HTTPException(503, str(exc)) from None
+    if found is None:
         raise HTTPException(404, f"no tile {z}/{x}/{y}")
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+    data, media = found
+    return Response(data, media_type=media, headers={"Cache-Control": "max-age=86400"})

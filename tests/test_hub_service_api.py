@@ -205,3 +205,26 @@ def test_overdue_incidents_are_flagged_and_filtered(tmp_path, mosquitto):
         p.close()
     finally:
         h.stop()
+
+
+def test_the_hub_serves_released_model_folders_to_the_nodes_resumably(hub, tmp_path):  # noqa: F811
+    import hashlib
+
+    from edge.rollout.fetch import fetch
+
+    folder = hub.config.path(hub.config.models.dir) / "fishing-ft"
+    folder.mkdir(parents=True)
+    weights = bytes(range(256)) * 4096  # 1 MiB standing in for model.onnx: the node checks only the hash
+    (folder / "model.onnx").write_bytes(weights)
+    (folder / "secret.key").write_bytes(b"not a model file")
+    sha = hashlib.sha256(weights).hexdigest()
+    url = f"{hub.base}/models/fishing-ft/model.onnx"
+    target = tmp_path / "node" / "model.onnx"
+    target.parent.mkdir()
+    target.with_name("model.onnx.part").write_bytes(weights[:300_000])  # an interrupted earlier download
+    assert fetch(url, target, sha).read_bytes() == weights  # resumed with a Range request, then checked
+    anon = hub.client()
+    r = anon.get("/models/fishing-ft/model.onnx", headers={"Range": "bytes=1000-1009"})
+    assert r.status_code == 206 and r.content == weights[1000:1010]
+    for path in ("/models/fishing-ft/secret.key", "/models/..%2Fetc/model.onnx", "/models/nope/model.onnx"):
+        assert anon.get(path).status_code == 404, path

@@ -7,13 +7,13 @@ download.  The transport is not trusted: the hash in the hub-signed manifest dec
 
 from __future__ import annotations
 
-import hashlib
 import os
 import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..util import fsync_dir, sha256_file
 from .signature import RolloutError
 
 CHUNK = 256 * 1024
@@ -29,7 +29,7 @@ def fetch(url: str, target: Path, sha256: str, *, timeout_s: float = 30.0, ca_fi
     if not url.startswith(("https://", "http://")):
         raise RolloutError(f"model url must be http(s)://, not {url[:40]!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and _sha256(target) == sha256:
+    if target.exists() and sha256_file(target) == sha256:
         return target
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -54,17 +54,11 @@ def fetch(url: str, target: Path, sha256: str, *, timeout_s: float = 30.0, ca_fi
     except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
         raise RolloutError(f"model download from {url}: {getattr(exc, 'reason', exc)} "
                            "(the part already fetched is kept; the next try resumes)") from None
-    actual = _sha256(part)
+    actual = sha256_file(part)
     if actual != sha256:
         part.unlink(missing_ok=True)
         raise RolloutError(f"model file from {url}: sha256 {actual[:12]}... is not the signed {sha256[:12]}...")
     os.replace(part, target)
+    fsync_dir(target.parent)
     return target
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

@@ -65,6 +65,12 @@ class EvidenceSection(Section):
     node_keys: str | None = None  # default DIR/node-keys
 
 
+class ModelsSection(Section):
+    # Released model folders (edge-hub model sign), one per NAME, served at /models/NAME/model.onnx
+    # for the nodes' `model` rollout command.
+    dir: str = "models"
+
+
 class ApiSection(Section):
     listen: str = "127.0.0.1:8080"
     tls_cert: str | None = None
@@ -129,6 +135,7 @@ class HubConfig(Section):
     broker: BrokerSection = Field(default_factory=BrokerSection)
     store: StoreSection = Field(default_factory=StoreSection)
     evidence: EvidenceSection = Field(default_factory=EvidenceSection)
+    models: ModelsSection = Field(default_factory=ModelsSection)
     api: ApiSection = Field(default_factory=ApiSection)
     incidents: IncidentsSection = Field(default_factory=IncidentsSection)
     dispatch: DispatchSection = Field(default_factory=DispatchSection)

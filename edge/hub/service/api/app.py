@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from .... import __version__ as _version
-from . import evidence, incidents, nodes, officers, session, stats, stream
+from . import evidence, incidents, models, nodes, officers, session, stats, stream
 from .deps import Hub
 
 
@@ -22,7 +22,7 @@ def build_app(hub: Hub) -> FastAPI:
                               "commands, statistics and a live event stream. Sign in with POST /api/login; "
                               "send the edge_csrf cookie's value as X-CSRF-Token on every POST.")
     app.state.hub = hub
-    for module in (session, incidents, evidence, nodes, officers, stats, stream):
+    for module in (session, incidents, evidence, nodes, officers, stats, stream, models):
         app.include_router(module.router)
     if hub.config.console.enabled:
         from ...console import mount

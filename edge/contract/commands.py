@@ -99,10 +99,10 @@ def renamed(model: type[CommandArgs], args: dict) -> tuple[dict, list[str]]:
 
 def first_error(exc) -> str:
     """A pydantic ValidationError as one line naming the field: `bad args: armed: Input should be ...`."""
+    from .errors import field_error
+
     errors = exc.errors()
     if not errors:
         return "bad args"
-    e = errors[0]
-    where = ".".join(str(p) for p in e.get("loc", ())) or "(args)"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"bad args: {where}: {e.get('msg', 'invalid')}{more}"
+    return f"bad args: {field_error(exc, '(args)')}{more}"

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .errors import field_error
+
 
 class ModelInfo(BaseModel):
     """`"model"` in status, stats and lifecycle messages: the model that runs (or made the alert)."""
@@ -62,6 +64,4 @@ def _parse(cls, args: dict):
     try:
         return cls.model_validate(args)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "args"
-        raise ValueError(f"{where}: {first['msg']}") from None
+        raise ValueError(field_error(exc, "args")) from None

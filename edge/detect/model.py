@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..contract.errors import field_error
 from ..util import sha256_file
 
 MANIFEST = "manifest.json"
@@ -110,9 +111,7 @@ def read_manifest(folder: str | Path) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ModelError(f"{path}: {where}: {first['msg']}") from None
+        raise ModelError(f"{path}: {field_error(exc)}") from None
 
 
 def load_model_folder(folder: str | Path, *, verify: bool = True) -> ModelFolder:

@@ -17,6 +17,7 @@ from collections import defaultdict
 from pydantic import ValidationError
 
 from ...contract import CmdResult, LifecycleMessage, OfficerPosition, Stats, Status, TaskState
+from ...contract.errors import field_error
 from ..receipts import ReceiptBatcher
 from .alerts import RAW, store_alerts
 from .config import HubConfig
@@ -47,9 +48,7 @@ class BadInput:
 
 
 def _one_line(exc: ValidationError) -> str:
-    e = exc.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-    return f"{loc}: {e['msg']}"
+    return field_error(exc)
 
 
 def _fields(m: LifecycleMessage, text: str) -> dict:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ....contract.errors import field_error
 from .. import commands
 from .deps import Hub, User, dispatcher, hub, viewer
 
@@ -63,8 +64,7 @@ def send(node: str, body: CommandRequest, h: Hub = Depends(hub), u: User = Depen
     try:
         args = model.model_validate(body.args)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        raise HTTPException(422, f"args.{'.'.join(str(p) for p in e['loc']) or '(all)'}: {e['msg']}") from None
+        raise HTTPException(422, f"args.{field_error(exc, '(all)')}") from None
     if body.name == "speak" and (args.clip is None) == (args.text is None):
         raise HTTPException(422, "args: speak takes exactly one of clip or text")
     with h.db.tx() as t:

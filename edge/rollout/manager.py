@@ -60,6 +60,7 @@ class ModelManager:
         self._job: threading.Thread | None = None
         self._done: queue.Queue = queue.Queue()
         self.last_result: dict | None = None
+        self._save_problem: str | None = None  # the last failed write of rollout.json, logged once
         path = self.root / "rollout.json"
         self.state = json.loads(path.read_text()) if path.exists() else {
             "current": None, "previous": None, "probation": False, "switched_at": None, "unclean_starts": 0,
@@ -107,8 +108,22 @@ class ModelManager:
             self.state["clean"] = True
             self._save()
 
-    def _save(self) -> None:
-        _write_json(self.root / "rollout.json", self.state)
+    def _save(self) -> bool:
+        """Write rollout.json; a full disk must not stop the node, so a failed write is logged (once
+        per problem) and the state stays in memory until the next write succeeds."""
+        try:
+            _write_json(self.root / "rollout.json", self.state)
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+            if problem != self._save_problem:
+                log.error("model rollout: cannot record its state in %s (%s); it holds in memory until a write "
+                          "succeeds (a restart meanwhile runs the last recorded model)", self.root, problem)
+            self._save_problem = problem
+            return False
+        if self._save_problem is not None:
+            log.warning("model rollout: its state is recorded again")
+            self._save_problem = None
+        return True
 
     # --- per frame -----------------------------------------------------------------------------
     def observe(self, frame) -> None:

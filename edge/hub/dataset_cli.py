@@ -18,6 +18,7 @@ def _names(args) -> list[str]:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from .command import send_command
+    from .settings import CommandSettings
 
     worst = 0
     for node in args.nodes:
@@ -28,7 +29,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
                 hard += dismissed_wrong_object(args.store, node)
             cmd_args = {"action": "pull", "max_frames": args.max_frames, "hard_negatives": sorted(set(hard))}
-            result = send_command(args, node, "dataset", cmd_args)
+            result = send_command(CommandSettings.from_args(args), node, "dataset", cmd_args)
         except (OSError, ConnectionError, ValueError) as exc:  # DatasetError too
             print(f"edge-hub: {exc}", file=sys.stderr)
             return 2

@@ -38,6 +38,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def cmd_rollout(args: argparse.Namespace) -> int:
     from .command import send_command
+    from .settings import CommandSettings
 
     try:
         cmd_args = rollout_args(Path(args.folder), args.url) if args.model_command == "rollout" else \
@@ -48,7 +49,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     worst = 0
     for node in args.nodes:
         try:
-            result = send_command(args, node, "model", cmd_args)
+            result = send_command(CommandSettings.from_args(args), node, "model", cmd_args)
         except (OSError, KeyFileError, ConnectionError) as exc:
             print(f"edge-hub: {exc}", file=sys.stderr)
             return 2

@@ -27,6 +27,25 @@ def _emit(db: Database, n: int) -> None:
         events.emit(t, "test", {"n": n})
 
 
+def run_in_own_loop(coro):
+    """asyncio.run on a thread of its own: the browser tests' Playwright (sync API) keeps an event loop
+    running on the main thread for the whole session, and asyncio.run refuses to nest in it."""
+    out: dict = {}
+
+    def target() -> None:
+        try:
+            out["result"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised on the test's thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=target, name="feed-test-loop")
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["result"]
+
+
 async def _collect(feed: Feed, start: int, count: int) -> list[int]:
     got: list[int] = []
 
@@ -57,7 +76,7 @@ def test_every_client_gets_every_change_once_in_order_and_a_late_one_catches_up(
         late = asyncio.create_task(_collect(feed, 0, 21))  # Last-Event-ID 0: everything from the store
         return await asyncio.wait_for(asyncio.gather(a, b, late), 30)
 
-    a, b, late = asyncio.run(run())
+    a, b, late = run_in_own_loop(run())
     assert a == b == list(range(1, 21))
     assert late == list(range(0, 21))
     db.close()

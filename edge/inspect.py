@@ -4,16 +4,36 @@ checks, and tools, look at while the node runs (or after it died).
 The node owns its tables; this is the one place that reads them for others, so a reader never
 carries the node's SQL (nor breaks when a column moves).  Every read opens a read-only connection
 (edge.evidence.readonly) and closes it again; a database not created yet reads as empty.
+
+The node's present state (source, link, outbox, fps, frames, evidence degraded) is read from its
+health file (edge.health, `health.json`, replaced whole at each report) by `health()`; a missing,
+torn or foreign file reads as `Health(None, why)`, never an exception.  Nothing here parses the log.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import apsw
 
 from .evidence.readonly import open_for_reading
+from .health import HEALTH_FILE
+
+
+@dataclass(frozen=True)
+class Health:
+    """The node's last health report (`body`, the fields of edge.health), or None and `problem` saying why."""
+
+    body: dict | None
+    problem: str | None = None
+
+    def __getitem__(self, key: str):
+        return self.body[key] if self.body is not None else None
+
+    def get(self, key: str, default=None):
+        return self.body.get(key, default) if self.body is not None else default
 
 
 class NodeState:
@@ -34,6 +54,25 @@ class NodeState:
             return []
         finally:
             conn.close()
+
+    # --- health file -----------------------------------------------------------------------------
+    def health(self) -> Health:
+        """The node's last report (edge.health); Health(None, why) when there is none to read."""
+        path = self.state_dir / HEALTH_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Health(None, f"{path}: no health file (the node has not reported yet)")
+        except OSError as exc:
+            return Health(None, f"{path}: {exc.strerror or exc}")
+        try:
+            body = json.loads(text)
+        except ValueError as exc:
+            return Health(None, f"{path}: not a whole JSON report ({exc.msg} at line {exc.lineno}); "
+                                "written by something other than the node, or torn")
+        if not isinstance(body, dict) or "seq" not in body or "source" not in body:
+            return Health(None, f"{path}: not a node health report (no seq/source fields)")
+        return Health(body)
 
     # --- lifecycle log --------------------------------------------------------------------------
     def lifecycle(self) -> list[dict]:

@@ -21,6 +21,7 @@ from .contract.commands import ARGS as COMMAND_ARGS
 from .contract.timefmt import now_iso
 from .detect import DetectionStage
 from .evidence import EvidenceRecorder
+from .health import HealthFile
 from .link import NodeLink
 from .link.stats import cpu_temperature_c, free_disk_bytes, uptime_s
 from .node_commands import NodeCommands
@@ -135,6 +136,7 @@ class Node(NodeCommands):
         self._frames_at_report = 0
         self._last_stats = 0.0
         self._degraded = False
+        self.health = HealthFile(state_dir) if state_dir is not None else None  # edge.health: the report as JSON
         self.fieldloop = fieldloop  # edge.fieldloop.FieldLoop: model rollout and dataset capture, or None
         if link is not None:
             for name, handler in self.commands():
@@ -212,7 +214,9 @@ class Node(NodeCommands):
         if self.link is not None:
             self.link.run_commands()
         seconds = time.monotonic() - started
-        return RunSummary(frames, seconds, source.state, source.error, stopped)
+        summary = RunSummary(frames, seconds, source.state, source.error, stopped)
+        self._write_health(self.meter.last, stopped=True, frames_at_stop=frames, fps_average=round(summary.fps, 2))
+        return summary
 
     def finish(self) -> None:
         """Seal the evidence still open and send on what its writer released (idempotent)."""
@@ -319,7 +323,23 @@ class Node(NodeCommands):
                 link += " | UNHEALTHY: " + "; ".join(problems)
             parts.append(link)
         log.info(" | ".join(parts))
+        self._write_health(rate)
         self.watchdog.status(f"fps {rate:.1f}, source {self.source.state.value}, {link.replace(' |', ',')}")
+
+    def _write_health(self, rate: float, **end) -> None:
+        """The report as JSON in the state folder (edge.health), for tools that must not parse the log."""
+        if self.health is None:
+            return
+        s = self.source.stats
+        body = {"fps": round(rate, 2), "frames": s.captured, "dropped": s.dropped, "reconnects": s.reconnects,
+                "source": self.source.state.value, "link_up": None, "outbox": None, "awaiting_receipt": None,
+                "healthy": True, "problems": [], "stopped": False,
+                "evidence_degraded": bool(self.evidence is not None and self.evidence.degraded)}
+        if self.link is not None:
+            problems = self.link.health()
+            body.update(link_up=self.link.mqtt.connected.is_set(), outbox=self.link.outbox.depth(),
+                        awaiting_receipt=self.link.outbox.awaiting(), healthy=not problems, problems=problems)
+        self.health.write({**body, **end})
 
     # --- stats ---------------------------------------------------------------------------------
     def stats(self) -> dict:
@@ -363,6 +383,7 @@ class Node(NodeCommands):
                         "snapshots go on" if self._degraded else "storage available again; clips resume")
             if self.link is not None:
                 self.link.refresh_status()
+            self._write_health(self.meter.last)
 
     def _maybe_stats(self) -> None:
         now = time.monotonic()

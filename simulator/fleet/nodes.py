@@ -1,20 +1,22 @@
 """The fleet's nodes: real `edge-node run` processes, their logs, and a look into their state folders.
 
-Each node watches its log (stderr) on a thread: the once-a-second report line gives its source
-state, link state and outbox depth; evidence lines say when storage degraded and came back.  The
-state folder (lifecycle.jsonl, outbox.db, upload.db, evidence.db) is read directly at the end, and
-while draining, with plain SQLite reads beside the running node (WAL allows it).
+Each node's present state comes from its health file (edge.health, `health.json` in its state
+folder, replaced at every once-a-second report): a poller thread samples it through
+edge.inspect.NodeState.health() every POLL_S and keeps each new report (source state, link state,
+outbox depth) and each change of evidence degraded.  The log (stderr) is only copied to node.log and
+counted for ERROR lines and tracebacks; no state is parsed out of it.  The state folder's tables
+(lifecycle.jsonl, outbox.db, upload.db, evidence.db) are read through edge.inspect too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +36,7 @@ FLEET_RULE_TIMES = {"dwell_s": 4, "recheck_s": 4, "clear_after_s": 5}
 # Profile and scenario of each node, in turn: node1 reservoir, node2 market, node3 reservoir, ...
 MIX = [("reservoir", "fleet_reservoir.toml"), ("market", "fleet_market.toml")]
 
-_REPORT = re.compile(r"\| source (?P<source>\w+) \|.*?(?:\| link (?P<link>up|down) \| outbox (?P<outbox>\d+)"
-                     r"(?: \((?P<awaiting>\d+) awaiting receipt\))?(?: \| UNHEALTHY: .*)?)?$")
+POLL_S = 0.25  # how often the health file is sampled: it changes about once a second
 
 
 def toml_inline(value) -> str:
@@ -61,7 +62,7 @@ def fleet_rules(profile: Path) -> str:
 
 @dataclass
 class Sample:
-    t: float  # fleet clock (seconds since the run started) when the line arrived
+    t: float  # fleet clock (seconds since the run started) when the poller saw the report
     source: str
     link_up: bool | None
     outbox: int | None
@@ -71,7 +72,6 @@ class Sample:
 class NodeLog:
     samples: list[Sample] = field(default_factory=list)
     degraded: list[tuple[float, bool]] = field(default_factory=list)  # (t, degraded?) as the node said
-    sealed: int = 0
     errors: list[tuple[float, str]] = field(default_factory=list)  # (t, line) of ERROR/CRITICAL lines
     tracebacks: int = 0
     lines: int = 0
@@ -110,6 +110,7 @@ class FleetNode:
         self.exits: list[int] = []  # return codes of every process of this node, in order
         self.draining = False
         self._pump: threading.Thread | None = None
+        self._poller: threading.Thread | None = None
         self._log_file = None
 
     # --- set-up ------------------------------------------------------------------------------------
@@ -166,6 +167,9 @@ class FleetNode:
         self.starts += 1
         self._pump = threading.Thread(target=self._read_log, args=(self.proc,), name=f"log-{self.id}", daemon=True)
         self._pump.start()
+        self._poller = threading.Thread(target=self._poll_health, args=(self.proc,), name=f"health-{self.id}",
+                                        daemon=True)
+        self._poller.start()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -198,6 +202,9 @@ class FleetNode:
         if self._pump is not None:
             self._pump.join(10)
             self._pump = None
+        if self._poller is not None:
+            self._poller.join(10)
+            self._poller = None
         if self.proc is not None:
             self.exits.append(self.proc.returncode)
             self.proc = None
@@ -220,22 +227,29 @@ class FleetNode:
             line = line.rstrip("\n")
             log.lines += 1
             self._log_file.write(line + "\n")
-            m = _REPORT.search(line)
-            if m and " INFO edge.node: " in line:
-                log.samples.append(Sample(t, m["source"], None if m["link"] is None else m["link"] == "up",
-                                          None if m["outbox"] is None else int(m["outbox"])))
-            elif "evidence: DEGRADED" in line:
-                log.degraded.append((t, True))
-            elif "storage available again" in line:
-                log.degraded.append((t, False))
-            elif "edge.evidence: evidence: bundle" in line and " sealed (" in line:
-                log.sealed += 1
             if line.startswith("Traceback"):
                 log.tracebacks += 1
             if (" ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")) and len(log.errors) < 50:
                 log.errors.append((t, line))
         proc.stderr.close()
         self._log_file.flush()
+
+    def _poll_health(self, proc: subprocess.Popen) -> None:
+        """Sample the node's health file until its process ends (one last look after it): each report
+        this process wrote once, each change of evidence degraded once."""
+        state, log, seq = NodeState(self.state), self.log, None
+        while True:
+            ended = proc.poll() is not None
+            h = state.health()
+            if h.body is not None and h["pid"] == proc.pid and h["seq"] != seq:
+                seq, t = h["seq"], self.clock()
+                log.samples.append(Sample(t, h["source"], h["link_up"], h["outbox"]))
+                degraded = bool(h.get("evidence_degraded"))
+                if degraded != (log.degraded[-1][1] if log.degraded else False):
+                    log.degraded.append((t, degraded))
+            if ended:
+                return
+            time.sleep(POLL_S)
 
     # --- what the node says about itself ----------------------------------------------------------------
     def last(self) -> Sample | None:

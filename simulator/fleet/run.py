@@ -160,7 +160,7 @@ class Fleet:
         left = {}
         while True:
             time.sleep(1.0)
-            # Each node must be up (its first report line: running, signals handled) before it counts.
+            # Each node must be up (its first report in health.json: running, signals handled) before it counts.
             up = all(n.healthy_since(t0, need_link=False) is not None for n in self.nodes.values())
             left = self._undrained()
             if (up and not left) or self.clock() - t0 >= self.drain_s:

@@ -1,5 +1,11 @@
 """The tour's nodes: provisioned like a real box (own key, the hub's public key), run on a simulated
-camera, watched through their log, their state folder and what the hub received from them."""
+camera, watched through their state folder and what the hub received from them.
+
+What a node does is read through edge.inspect.NodeState at each refresh (the tour calls it every
+0.25-0.5 s): frames, fps and link state from its health file (edge.health, `health.json`), stage
+transitions from lifecycle.jsonl, sealed and acknowledged bundles from its evidence index.  The log
+is only scanned for error lines and tracebacks (its job); no state is parsed out of it.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +24,9 @@ BIN = Path(sys.executable).parent
 PROFILES = REPO / "firmware_config"
 SCENARIOS = REPO / "simulator" / "scenarios"
 
-LOG_LINE = re.compile(r"^\S+ \S+ (\S+) (DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.]+): (.*)$")
-STAGE_LINE = re.compile(r"^(WARNING|ALERT|CLEARED) (\S+): (.*?)( - loudspeaker warning)?$")
+# The level field of the node's log format (edge.logs): only to tell error lines, never state.
+LOG_LEVEL = re.compile(r"^\S+ \S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: (.*)$")
+STAGE_STYLE = {"warning": "yellow", "alert": "bold red", "cleared": "green"}
 
 
 @dataclass
@@ -49,6 +56,11 @@ class DemoNode:
     wavs: dict[Path, Wav] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # refreshed from the state folder and the hub
     config_file: Path | None = None  # the profile it runs on (default: firmware_config/PROFILE)
+    _seen_events: int = 0  # lifecycle messages already told
+    _seen_sealed: set = field(default_factory=set)
+    _seen_acked: set = field(default_factory=set)
+    _link_up: bool | None = None
+    _on_event: object = None
 
     @property
     def name(self) -> str:
@@ -92,34 +104,16 @@ class DemoNode:
         self.phase = "stopped"
         return code
 
-    # --- its log ---------------------------------------------------------------------------------
+    # --- its log: errors only --------------------------------------------------------------------
     def _line(self, line: str) -> None:
-        m = LOG_LINE.match(line)
-        if m is None:
+        m = LOG_LEVEL.match(line)
+        if m is None:  # a traceback or a native library's line
             if line.strip() and not line.startswith(" "):
                 self.errors.append(line.strip())
                 self._on_event(self.node_id, line.strip(), "red")
-            return
-        level, logger, message = m[2], m[3], m[4]
-        if logger == "edge.node" and (s := STAGE_LINE.match(message)):
-            stage, what, spoken = s[1], s[3], s[4]
-            style = {"WARNING": "yellow", "ALERT": "bold red", "CLEARED": "green"}[stage]
-            self._on_event(self.node_id, f"{stage} {what}" + (" -> loudspeaker" if spoken else ""), style)
-        elif fm := re.match(r"fps ([\d.]+) .*\| frames (\d+)", message):
-            self.fps, self.frames = float(fm[1]), int(fm[2])
-        elif sm := re.match(r"stopped after (\d+) frames in [\d.]+ s \(([\d.]+) fps average\)", message):
-            self.frames, self.final_fps, self.seen_stopped = int(sm[1]), float(sm[2]), True
-        elif bm := re.match(r"evidence: bundle (\S+) sealed \((\d+) files", message):
-            self._on_event(self.node_id, f"sealed evidence bundle ({bm[2]} files, signed, chained): {bm[1]}",
-                           "magenta")
-        elif message.startswith("evidence: the hub verified bundle"):
-            self._on_event(self.node_id, "the hub acknowledged its evidence: " + message.split("bundle ")[1].split(";")[0],
-                           "green")
-        elif message.startswith("link: connected"):
-            self._on_event(self.node_id, message, "dim")
-        elif level in ("ERROR", "CRITICAL"):
-            self.errors.append(message)
-            self._on_event(self.node_id, message, "red")
+        elif m[1] in ("ERROR", "CRITICAL"):
+            self.errors.append(m[2])
+            self._on_event(self.node_id, m[2], "red")
 
     # --- its state folder ------------------------------------------------------------------------
     def events(self) -> list[dict]:
@@ -145,13 +139,44 @@ class DemoNode:
             found.append(wav)
         return found
 
+    def _read_health(self) -> None:
+        """Frames, fps and the link from the node's last report (edge.health); its final one at the end."""
+        h = NodeState(self.state).health()
+        if h.body is None or self.proc is None or h["pid"] != self.proc.pid:
+            return  # not reported yet (or an earlier run's file)
+        self.frames, self.fps = int(h["frames"]), float(h["fps"])
+        if h.get("stopped"):
+            self.frames, self.final_fps, self.seen_stopped = int(h["frames_at_stop"]), float(h["fps_average"]), True
+        if h["link_up"] is not None and h["link_up"] != self._link_up and self._on_event is not None:
+            self._on_event(self.node_id, "link: connected to the hub's broker" if h["link_up"] else
+                           "link: down (the outbox keeps what is not receipted)", "dim" if h["link_up"] else "red")
+        self._link_up = h["link_up"]
+
+    def _tell(self, events: list[dict], bundles: list[tuple[str, str, int]]) -> None:
+        """New stage transitions and sealed or acknowledged bundles, as events for the view."""
+        if self._on_event is None:
+            return
+        for e in events[self._seen_events:]:
+            self._on_event(self.node_id, f"{str(e.get('stage')).upper()} {e.get('kind')} in {e.get('zone')} "
+                                         f"[{e.get('rule')}]", STAGE_STYLE.get(e.get("stage"), "dim"))
+        self._seen_events = len(events)
+        for bundle, state, acked in bundles:
+            if state == "sealed" and bundle not in self._seen_sealed:
+                self._seen_sealed.add(bundle)
+                self._on_event(self.node_id, f"sealed evidence bundle (signed, chained): {bundle}", "magenta")
+            if state == "sealed" and acked and bundle not in self._seen_acked:
+                self._seen_acked.add(bundle)
+                self._on_event(self.node_id, f"the hub acknowledged its evidence: {bundle}", "green")
+
     def refresh(self, hub_messages: set, hub_verified: set) -> None:
+        self._read_health()
         events = self.events()
         produced = {(e["id"], e["stage"]) for e in events}
         stages = {stage: sum(e["stage"] == stage for e in events) for stage in ("warning", "alert", "cleared")}
         warned = {e["id"] for e in events if e["stage"] in ("warning", "alert")}
         cleared = {e["id"] for e in events if e["stage"] == "cleared"}
         bundles = self.bundles()
+        self._tell(events, bundles)
         sealed = {b for b, state, _ in bundles if state == "sealed"}
         self.counts = {
             **stages,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -229,3 +230,37 @@ def test_tail_events_reads_only_whole_lines_of_the_window(tmp_path):
     assert tail and tail[-1]["id"] == "v0999" and 4096 // 40 <= len(tail) < 1000
     assert [int(e["id"][1:]) for e in tail] == list(range(1000 - len(tail), 1000))
     assert tail_events(tmp_path / "missing.jsonl") == []
+
+
+def test_a_broker_back_from_an_outage_is_not_left_waiting_for_the_grown_back_off(tmp_path, caplog):
+    """Refusals while the broker is away grow the delay; once it accepts a connection they stop
+    counting, so a second crash right after finds the node retrying at its initial delay again."""
+    import logging
+    import re
+
+    broker = Broker(tmp_path / "broker")
+    path = Path(write_profile(tmp_path, broker))
+    path.write_text(path.read_text().replace("max_s = 0.5", "max_s = 30"))
+
+    def retries() -> list[float]:
+        return [float(m.group(1)) for r in caplog.records if (m := re.search(r"retrying in ([\d.]+) s", r.message))]
+
+    caplog.set_level(logging.WARNING, logger="edge.link")
+    link = NodeLink(load_profile(str(path)), tmp_path / "state", "test").start()
+    try:
+        deadline = time.monotonic() + 30
+        while (not retries() or max(retries()) < 0.8) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the broker is away: the back-off grows (0.1, 0.2, 0.4, 0.8 s...)
+        assert retries() and max(retries()) >= 0.8, retries()
+        broker.start()
+        assert link.mqtt.connected.wait(30)
+        before = len(retries())
+        broker.stop()  # it dies again at once
+        deadline = time.monotonic() + 10
+        while len(retries()) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        delays = retries()[before:]
+        assert delays and delays[0] <= 0.1, f"retrying after {delays} s, not the initial 0.1 s"
+    finally:
+        link.stop()
+        broker.stop()

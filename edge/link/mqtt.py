@@ -188,8 +188,14 @@ class MqttLink:
                 self._stop.wait(1.0)
 
     def _run_once(self) -> None:
-        attempt = 0
+        # The back-off counts failures in a row.  A connection the broker accepted proves it reachable
+        # now, so the refusals before it stop counting; only connections that dropped again before
+        # STABLE_S ("flaps": a broker dying again, another client taking over our id) keep the delay
+        # growing, so that a flapping broker is not hammered and a broker back from a crash is not
+        # left waiting for a back-off that grew while it was away.
+        attempt = flaps = 0
         while not self._stop.is_set():
+            tried = time.monotonic()
             try:
                 self._connect()
             except (OSError, ssl.SSLError, ValueError) as exc:
@@ -207,14 +213,19 @@ class MqttLink:
                     # so new rows from the pump cannot overtake them.
                     self.connected.set()
                 if self.connected.is_set() and time.monotonic() - self._connected_at > STABLE_S:
-                    attempt = 0  # only a connection that lasted resets the backoff
+                    attempt = flaps = 0  # a connection that lasted resets the backoff
             if self._stop.is_set():
                 self._goodbye()
                 break
             self._session_up = False
             self.connected.clear()
-            attempt += 1
-            self._backoff(attempt, self.last_error or "connection lost")
+            if self._connected_at >= tried:  # the broker accepted this connection
+                if time.monotonic() - self._connected_at <= STABLE_S:
+                    flaps += 1
+                attempt = flaps
+            else:
+                attempt += 1
+            self._backoff(max(1, attempt), self.last_error or "connection lost")
 
     def _connect(self) -> None:
         s = self.settings

@@ -38,21 +38,35 @@ def small_disk(tmp_path):
 
 
 def fill(disk: Path, leave: int) -> None:
-    """Fill the disk until about `leave` bytes are free. Written in chunks, because threads under test
-    write to the same disk meanwhile: the last chunk may not fit, and a full disk is the point."""
-    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
-    todo = max(0, free - leave)
-    chunk = b"\0" * (256 * 1024)
-    with open(disk / "filler", "ab") as f:
+    """Fill the disk until about `leave` bytes are free; with `leave` 0, until a write fails for want
+    of space (the node under test writes and frees space on the same disk meanwhile, so a size
+    measured first is not the room left when the filler is written)."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        if leave:
+            free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+            _write_until_full(fd, max(0, free - leave))
+        else:
+            for size in (256 * 1024, 4096, 1):  # big blocks, then what still fits of a page, to the byte
+                _write_until_full(fd, None, size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_until_full(fd: int, total: int | None, size: int = 256 * 1024) -> None:
+    """Write `total` bytes (None: without end) in blocks of `size`; stop at ENOSPC."""
+    block = b"\0" * size
+    while total is None or total > 0:
+        n = size if total is None else min(size, total)
         try:
-            while todo > 0:
-                f.write(chunk[:todo])
-                todo -= min(todo, len(chunk))
-            f.flush()
-            os.fsync(f.fileno())
+            written = os.write(fd, block[:n])
         except OSError as e:
             if e.errno != errno.ENOSPC:
                 raise
+            return
+        if total is not None:
+            total -= written
 
 
 def test_a_full_disk_keeps_alerts_signed_and_chained(tmp_path, small_disk):

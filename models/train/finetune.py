@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from models.train.augment import make_sample
 from models.train.loss import DetectionLoss
 from models.train.model import Detector, fuse
-from models.train.train import EMA, collate, lr_at, make_optimizer
+from models.train.train import EMA, collate, lr_at, make_optimizer, train_step
 from simulator import CLASSES
 
 
@@ -138,14 +138,7 @@ def finetune(data_yaml: Path, init: Path, out: Path, *, iters: int = 300, batch:
         ds.epoch = epoch
         order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
         for imgs, targets in DataLoader(ds, batch_size=batch, sampler=order, collate_fn=collate, drop_last=True):
-            for g in opt.param_groups:
-                g["lr"] = lr_at(it, iters, max(1, iters // 10), lr, 0.1)
-            loss, parts = loss_fn(net(imgs), targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-            opt.step()
-            ema.update(net)
+            parts = train_step(net, opt, ema, loss_fn, imgs, targets, lr_at(it, iters, max(1, iters // 10), lr, 0.1))
             it += 1
             if it % 20 == 0 or it == iters:
                 log(f"iter {it}/{iters} loss box {parts[0]:.3f} cls {parts[1]:.3f} dfl {parts[2]:.3f}")

@@ -86,6 +86,20 @@ def lr_at(it: int, total: int, warmup: int, lr0: float, lrf: float) -> float:
     return lr0 * (lrf + (1 - lrf) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0))))
 
 
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, ema: EMA, loss_fn, imgs, targets,
+               lr: float) -> torch.Tensor:
+    """One optimisation step at learning rate `lr` (clipped gradients, EMA updated); the loss parts."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss, parts = loss_fn(model(imgs), targets)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+    opt.step()
+    ema.update(model)
+    return parts
+
+
 def make_optimizer(model: torch.nn.Module, lr: float, wd: float) -> torch.optim.Optimizer:
     """Weight decay on conv weights only (not on BatchNorm or biases), as YOLO does."""
     decay, no_decay = [], []
@@ -149,14 +163,7 @@ def train(data: str | Path, out: str | Path, epochs: int = 20, batch: int = 16, 
         model.train()
         t0, seen, run = time.time(), 0, torch.zeros(3)
         for bi, (imgs, targets) in enumerate(dl, done):
-            for gr in opt.param_groups:
-                gr["lr"] = lr_at(it, total, warmup, lr, 0.02)
-            loss, parts = loss_fn(model(imgs), targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            opt.step()
-            ema.update(model)
+            parts = train_step(model, opt, ema, loss_fn, imgs, targets, lr_at(it, total, warmup, lr, 0.02))
             it += 1
             seen += len(imgs)
             run = run * 0.98 + parts * 0.02 if seen > len(imgs) else parts

@@ -39,8 +39,10 @@ class FieldLoop:
         self.state_dir = state_dir
         self._announced: str | None = None
         if link is not None:
-            link.router.register("model", self._cmd_model)
-            link.router.register("dataset", self._cmd_dataset)
+            from .contract.commands import DatasetArgs, ModelArgs
+
+            link.router.register("model", ModelArgs, self._cmd_model)
+            link.router.register("dataset", DatasetArgs, self._cmd_dataset)
 
     # --- hooks ---------------------------------------------------------------------------------
     def on_frame(self, frame, result, open_ids=()) -> None:
@@ -77,12 +79,7 @@ class FieldLoop:
 
     # --- commands ------------------------------------------------------------------------------
     def _cmd_model(self, command, reply) -> None:
-        from .contract.fieldloop import model_args
-
-        try:
-            action = model_args(command.args).action
-        except ValueError as exc:
-            raise CommandRefused(f"model: {exc}") from None
+        action = command.params.action  # ModelArgs, checked by the router
         try:
             if action == "rollout":
                 self.models.start_rollout(command.args, reply)  # the reply comes when the switch is done
@@ -99,13 +96,9 @@ class FieldLoop:
             raise CommandRefused(f"previous model does not load, nothing changed: {exc}") from None
 
     def _cmd_dataset(self, command, reply) -> None:
-        from .contract.fieldloop import dataset_args
         from .dataset.pack import make_pack, prune_packs
 
-        try:
-            args = dataset_args(command.args)
-        except ValueError as exc:
-            raise CommandRefused(f"dataset: {exc}") from None
+        args = command.params  # DatasetArgs, checked by the router
         action = args.action
         if self.capture is None:
             raise CommandRefused("dataset capture is off on this node ([dataset] enabled = false)")

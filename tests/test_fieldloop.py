@@ -240,16 +240,28 @@ def test_capture_keeps_event_and_quiet_frames_under_its_quota_and_packs_them(tmp
         import_labels(root, corrected, list(CLASSES))
 
 
-def test_command_args_are_checked_with_one_line_naming_the_field():
-    from edge.contract.fieldloop import ModelInfo, dataset_args, model_args
+def test_command_args_are_refused_by_the_router_with_one_line_naming_the_field():
+    from edge.contract.commands import DatasetArgs, ModelArgs
+    from edge.contract.fieldloop import ModelInfo
+    from edge.link.commands import Command, CommandRouter
 
-    assert model_args({"action": "rollback"}).action == "rollback"
-    with pytest.raises(ValueError, match=r"^url: String should match pattern"):
-        model_args({"action": "rollout", "manifest": "{}", "sig": "x", "url": "ftp://hub/m.onnx"})
-    with pytest.raises(ValueError, match=r"^max_frames: "):
-        dataset_args({"action": "pull", "max_frames": 0})
-    with pytest.raises(ValueError, match=r"^action: "):
-        dataset_args({"action": "delete"})
+    router, ran, replies = CommandRouter(), [], []
+    router.register("model", ModelArgs, lambda cmd, reply: ran.append(cmd.params))
+    router.register("dataset", DatasetArgs, lambda cmd, reply: ran.append(cmd.params))
+
+    def send(name, args):
+        router.dispatch(Command("c1", "n1", name, args, 0.0, 60.0, "nonce"), lambda ok, err, data: replies.append(err))
+        return replies[-1] if replies else None
+
+    send("model", {"action": "rollback"})
+    assert ran[-1].action == "rollback"
+    assert send("model", {"action": "rollout", "manifest": "{}", "sig": "x", "url": "ftp://hub/m.onnx"}).startswith(
+        "bad args: url: String should match pattern")
+    assert "missing: sig, url" in send("model", {"action": "rollout", "manifest": "{}"})
+    assert "only a rollout takes them" in send("model", {"action": "status", "url": "https://hub/m.onnx"})
+    assert send("dataset", {"action": "pull", "max_frames": 0}).startswith("bad args: max_frames: ")
+    assert send("dataset", {"action": "delete"}).startswith("bad args: action: ")
+    assert len(ran) == 1  # no handler ran for a refused command
     manifest = json.loads((DEFAULT / "manifest.json").read_text())
     assert ModelInfo(name=manifest["name"], version=manifest["version"], sha256=manifest["sha256"])
 

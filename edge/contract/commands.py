@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class CommandArgs(BaseModel):
@@ -77,13 +77,47 @@ class EvidenceHoldArgs(CommandArgs):
     hold: bool = True
 
 
+class ModelArgs(CommandArgs):
+    """`model` (the field loop, docs/fieldloop.md): `rollout` a hub-signed model, `rollback` to the one
+    before, or `status`.  A rollout carries the exact text of the signed manifest, so a node checks the
+    signature before it fetches anything; the ONNX comes from `url` and must have the manifest's sha256."""
+
+    action: Literal["rollout", "rollback", "status"] = "status"
+    manifest: str | None = Field(default=None, min_length=2, max_length=200_000,
+                                 description="rollout: the exact text of manifest.json")
+    sig: str | None = Field(default=None, min_length=1, max_length=200,
+                            description="rollout: base64 Ed25519 signature of the hub over the manifest")
+    url: str | None = Field(default=None, pattern=r"^https?://", max_length=2000,
+                            description="rollout: where model.onnx is fetched from")
+
+    @model_validator(mode="after")
+    def _rollout_names_its_model(self):
+        given = [k for k in ("manifest", "sig", "url") if getattr(self, k) is not None]
+        if self.action == "rollout" and len(given) < 3:
+            missing = ", ".join(k for k in ("manifest", "sig", "url") if k not in given)
+            raise ValueError(f"a rollout needs manifest, sig and url (missing: {missing})")
+        if self.action != "rollout" and given:
+            raise ValueError(f"{', '.join(given)}: only a rollout takes them")
+        return self
+
+
+class DatasetArgs(CommandArgs):
+    """`dataset` (the field loop): `pull` a pack of captured frames for labelling, or `status`."""
+
+    action: Literal["pull", "status"] = "status"
+    max_frames: int = Field(default=500, ge=1, le=10_000)
+    hard_negatives: list[str] = Field(default_factory=list, max_length=10_000,
+                                      description="violation ids dismissed as 'wrong object'")
+
+
 #: every command a node may take, by name
 ARGS: dict[str, type[CommandArgs]] = {
     "ping": PingArgs, "zone": ZoneArgs, "speak": SpeakArgs, "snapshot": SnapshotArgs, "config": ConfigArgs,
-    "evidence_ack": EvidenceAckArgs, "evidence_hold": EvidenceHoldArgs,
+    "evidence_ack": EvidenceAckArgs, "evidence_hold": EvidenceHoldArgs, "model": ModelArgs, "dataset": DatasetArgs,
 }
 
-CommandName = Literal["ping", "zone", "speak", "snapshot", "config", "evidence_ack", "evidence_hold"]
+CommandName = Literal["ping", "zone", "speak", "snapshot", "config", "evidence_ack", "evidence_hold", "model",
+                      "dataset"]
 
 
 def renamed(model: type[CommandArgs], args: dict) -> tuple[dict, list[str]]:

@@ -22,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from .util import write_atomic
+from .util import WriteTrouble, write_atomic
 
 log = logging.getLogger("edge.health")
 
@@ -35,7 +35,7 @@ class HealthFile:
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / HEALTH_FILE
         self.seq = 0
-        self._failing = False
+        self.trouble = WriteTrouble(log, f"health file {self.path}", "the report line goes on")
 
     def write(self, body: dict) -> None:
         self.seq += 1
@@ -43,8 +43,6 @@ class HealthFile:
         try:
             write_atomic(self.path, json.dumps(body, sort_keys=True) + "\n", 0o644, sync=False)
         except OSError as exc:
-            if not self._failing:
-                log.warning("health file %s: %s; the report line goes on", self.path, exc.strerror or exc)
-            self._failing = True
+            self.trouble.failed(exc)
             return
-        self._failing = False
+        self.trouble.ok()

@@ -102,3 +102,26 @@ def connect_sqlite(path: str | Path):
     db.execute("PRAGMA wal_autocheckpoint=128")
     db.execute(f"PRAGMA journal_size_limit={512 * 1024}")
     return db
+
+
+class WriteTrouble:
+    """A state file whose write may fail for a while (a full disk) without stopping the node.
+
+    Why one helper: the node writes several such files (health, the model rollout's state); each must
+    say once that its writes fail, not once a second, and say when they work again.  `failed(exc)`
+    logs the first failure of each kind (by strerror) at `level`; `ok()` logs the recovery once."""
+
+    def __init__(self, log, what: str, meanwhile: str, level: int = 30):
+        self.log, self.what, self.meanwhile, self.level = log, what, meanwhile, level
+        self.problem: str | None = None
+
+    def failed(self, exc: OSError) -> None:
+        problem = exc.strerror or str(exc)
+        if problem != self.problem:
+            self.log.log(self.level, "%s: %s; %s", self.what, problem, self.meanwhile)
+        self.problem = problem
+
+    def ok(self) -> None:
+        if self.problem is not None:
+            self.log.warning("%s: written again", self.what)
+            self.problem = None

@@ -70,3 +70,19 @@ def test_a_missing_torn_or_foreign_health_file_reads_as_none_with_the_reason(tmp
     path.write_text(whole)
     good = state.health()
     assert good.problem is None and good["outbox"] == 2 and good["link_up"] is False
+
+
+def test_a_health_file_that_cannot_be_written_is_said_once_and_its_return_once(tmp_path, caplog):
+    from edge.health import HealthFile
+
+    state = tmp_path / "state"  # not there yet: every write fails as on a lost or full disk
+    health = HealthFile(state)
+    with caplog.at_level("WARNING", logger="edge.health"):
+        for _ in range(5):
+            health.write({"link_up": True})
+        assert len(caplog.records) == 1 and "the report line goes on" in caplog.records[0].getMessage()
+        state.mkdir()
+        health.write({"link_up": True})
+        health.write({"link_up": True})
+    assert [r.getMessage().endswith("written again") for r in caplog.records] == [False, True]
+    assert json.loads((state / "health.json").read_text())["seq"] == 7

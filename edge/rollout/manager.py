@@ -19,7 +19,7 @@ from collections import deque
 from pathlib import Path
 
 from ..detect.model import LABELS, MANIFEST, ModelError
-from ..util import write_atomic
+from ..util import WriteTrouble, write_atomic
 from .fetch import fetch
 from .selftest import self_test
 from .signature import SIGNATURE, RolloutError, verify_manifest
@@ -60,7 +60,10 @@ class ModelManager:
         self._job: threading.Thread | None = None
         self._done: queue.Queue = queue.Queue()
         self.last_result: dict | None = None
-        self._save_problem: str | None = None  # the last failed write of rollout.json, logged once
+        self._save_trouble = WriteTrouble(
+            log, f"model rollout: its state in {self.root / 'rollout.json'}",
+            "it holds in memory until a write succeeds (a restart meanwhile runs the last recorded model)",
+            level=logging.ERROR)
         path = self.root / "rollout.json"
         self.state = json.loads(path.read_text()) if path.exists() else {
             "current": None, "previous": None, "probation": False, "switched_at": None, "unclean_starts": 0,
@@ -114,15 +117,9 @@ class ModelManager:
         try:
             _write_json(self.root / "rollout.json", self.state)
         except OSError as exc:
-            problem = exc.strerror or str(exc)
-            if problem != self._save_problem:
-                log.error("model rollout: cannot record its state in %s (%s); it holds in memory until a write "
-                          "succeeds (a restart meanwhile runs the last recorded model)", self.root, problem)
-            self._save_problem = problem
+            self._save_trouble.failed(exc)
             return False
-        if self._save_problem is not None:
-            log.warning("model rollout: its state is recorded again")
-            self._save_problem = None
+        self._save_trouble.ok()
         return True
 
     # --- per frame -----------------------------------------------------------------------------

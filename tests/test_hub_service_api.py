@@ -228,3 +228,35 @@ def test_the_hub_serves_released_model_folders_to_the_nodes_resumably(hub, tmp_p
     assert r.status_code == 206 and r.content == weights[1000:1010]
     for path in ("/models/fishing-ft/secret.key", "/models/..%2Fetc/model.onnx", "/models/nope/model.onnx"):
         assert anon.get(path).status_code == 404, path
+
+
+def test_a_stopping_hub_ends_its_event_streams_instead_of_cancelling_them(tmp_path, mosquitto, caplog):  # noqa: F811
+    """An open console's event stream must not hold the shutdown for uvicorn's grace period and then be
+    cancelled mid-response (a CancelledError in the log at every restart): the stream ends cleanly."""
+    from .hub_rig import RunningHub
+
+    h = RunningHub(tmp_path / "hub", mosquitto, str(tmp_path / "hub" / "hub.db"))
+    v = h.client("vera", "viewer")
+    ended, ready = [], threading.Event()
+
+    def listen():
+        try:
+            with httpx.Client(base_url=h.base, cookies=v.cookies, timeout=30) as c, \
+                    c.stream("GET", "/api/events") as r:
+                ready.set()
+                for _ in r.iter_lines():
+                    pass
+            ended.append("clean")
+        except httpx.HTTPError as exc:
+            ended.append(f"{type(exc).__name__}: {exc}")
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    assert ready.wait(10)
+    time.sleep(0.5)
+    with caplog.at_level("INFO"):
+        h.stop()
+    t.join(10)
+    assert ended == ["clean"]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "graceful shutdown exceeded" not in logged and "CancelledError" not in logged, logged

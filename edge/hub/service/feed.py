@@ -27,10 +27,14 @@ Row = tuple[int, str, str]
 _feeds: weakref.WeakKeyDictionary[Database, Feed] = weakref.WeakKeyDictionary()
 
 
+CLOSED: list[Row] = []  # put in a client's queue when the feed closes (compared by identity)
+
+
 class _Client:
     def __init__(self):
         self.queue: asyncio.Queue[list[Row]] = asyncio.Queue(QUEUE)
         self.behind = False
+        self.closing = False
 
 
 class Feed:
@@ -41,6 +45,7 @@ class Feed:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
+        self.closed = False
         db.on_commit.append(self.poke)
 
     @classmethod
@@ -58,15 +63,32 @@ class Feed:
             with contextlib.suppress(RuntimeError):  # the loop is closing
                 loop.call_soon_threadsafe(wake.set)
 
+    def close(self) -> None:
+        """The service is stopping (any thread): every stream ends now, so the server's graceful
+        shutdown finds no response still open and cancels none (a browser's EventSource reconnects
+        to the next process from its Last-Event-ID)."""
+        self.closed = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def end_all():
+            for client in list(self._clients):
+                with contextlib.suppress(asyncio.QueueFull):
+                    client.queue.put_nowait(CLOSED)
+                client.closing = True
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(end_all)
+
     async def stream(self, start: int, gone: Callable[[], Awaitable[bool]],
                      keepalive_s: float = 15.0) -> AsyncIterator[list[Row]]:
         """Batches of rows after `start`, in order, each once; an empty batch after `keepalive_s`
-        without changes.  Ends when `gone()` says the client has left."""
+        without changes.  Ends when `gone()` says the client has left, or when the feed closes."""
         client = _Client()
         self._clients.add(client)
         seq, catch_up, quiet = start, True, 0.0
         try:
-            while True:
+            while not self.closed and not client.closing:
                 self._ensure_reader()
                 if catch_up or client.behind:  # from the store: at the start, and after falling behind
                     catch_up = client.behind = False
@@ -81,6 +103,8 @@ class Feed:
                             break
                 try:
                     rows = await asyncio.wait_for(client.queue.get(), 1.0)
+                    if rows is CLOSED:
+                        return
                 except TimeoutError:
                     if await gone():
                         return

@@ -212,6 +212,10 @@ class HubService:
     def stop(self) -> None:
         self._stop.set()
         if self.server is not None:
+            if self.db is not None:
+                from .feed import Feed
+
+                Feed.of(self.db).close()  # open event streams end, so the server's shutdown waits for none
             self.server.should_exit = True
         for t in self._threads:
             t.join(timeout=10)

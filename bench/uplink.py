@@ -160,14 +160,17 @@ SINK = """
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 5001)); s.listen()
 print("ready", flush=True)
-c, _ = s.accept(); n = 0; t = None
+c, _ = s.accept(); n = 0; t0 = t = None; warm = float(sys.argv[1])
 while True:
     d = c.recv(1 << 16)
     if not d:
         break
-    if t is None:
-        t = time.monotonic()
-    n += len(d)
+    now = time.monotonic()
+    t0 = now if t0 is None else t0
+    if t is not None:
+        n += len(d)
+    elif now - t0 >= warm:  # counted from here: the link's rate, not TCP's start-up ramp to it
+        t = now
 print(n / (time.monotonic() - t), flush=True)
 """
 SOURCE = """
@@ -184,9 +187,10 @@ s.close()
 
 def raw_tcp(rig: NetRig, py: str, seconds: float, cc: str) -> float:
     """Bytes per second of one plain TCP stream over the rig's link (the ceiling for anything on it)."""
-    sink = rig.run("hub", [py, "-c", SINK], stdout=subprocess.PIPE, text=True)
+    warm = min(2.0, seconds / 4)
+    sink = rig.run("hub", [py, "-c", SINK, str(warm)], stdout=subprocess.PIPE, text=True)
     sink.stdout.readline()
-    rig.run("node", [py, "-c", SOURCE, HUB_ADDR, str(seconds), cc]).wait(seconds + 30)
+    rig.run("node", [py, "-c", SOURCE, HUB_ADDR, str(seconds + warm), cc]).wait(seconds + warm + 30)
     return float(sink.communicate(timeout=30)[0].strip())
 
 

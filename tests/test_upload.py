@@ -156,6 +156,21 @@ def test_bundles_reach_the_hub_verified_and_the_node_learns_it(rig):
     assert rig.link.upload_store.counts()["files_pending"] == 0
 
 
+def test_every_segment_the_hub_confirms_is_counted_also_those_answered_after_fin(rig):
+    """fin goes straight behind a file's last segment and the next file starts before the answers to the
+    last window of segments come: those answers still count as confirmed evidence (the uplink's
+    goodput) and are kept as progress, or a fast link looked ~10 % slower than it was."""
+    rig.start_receiver()
+    rig.start_node()
+    folders = [rig.bundle(f"c{i}", {"snapshot_best.jpg": 40_000, "clip.mp4": 500_000}) for i in range(3)]
+    assert wait(lambda: rig.verified() == {"c0", "c1", "c2"}, 60), rig.acks
+    sent_whole = sum(p.stat().st_size for folder in folders for p in folder.iterdir())
+    up = rig.link.uploader
+    assert up.files_done == 12 and up.bytes_sent == sent_whole  # each file once, nothing sent again
+    assert up.bytes_confirmed == sent_whole
+    assert not up._trailing  # every answer awaited came
+
+
 def test_a_broker_restart_mid_transfer_loses_nothing(tmp_path):
     rig = Rig(tmp_path, upload="max_bytes_per_s = 400000")  # slow enough to be cut in the middle
     try:

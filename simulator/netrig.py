@@ -13,6 +13,9 @@ packet from one and writes it to the other after shaping:
   (tail drop, as a base station's buffer does), 1 s of the rate by default;
 - an outage: SIGUSR1 cuts the link (every packet lost) and the next one brings it back.
 
+The forwarder runs at real-time priority (SCHED_FIFO) where it may, so that a machine busy with the
+node, the broker and other work does not idle the emulated link while the forwarder waits for a CPU.
+
 Usage (root): `python -m simulator.netrig forward --node-ns A --hub-ns B --mbit 1 --delay-ms 50`;
 the `NetRig` context manager below makes the namespaces, starts the forwarder and runs programs in
 either side.  Everything is undone on exit.

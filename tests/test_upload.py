@@ -156,6 +156,65 @@ def test_bundles_reach_the_hub_verified_and_the_node_learns_it(rig):
     assert rig.link.upload_store.counts()["files_pending"] == 0
 
 
+def test_every_segment_the_hub_confirms_is_counted_also_those_answered_after_fin(rig):
+    """fin goes straight behind a file's last segment and the next file starts before the answers to the
+    last window of segments come: those answers still count as confirmed evidence (the uplink's
+    goodput) and are kept as progress, or a fast link looked ~10 % slower than it was."""
+    rig.start_receiver()
+    rig.start_node()
+    folders = [rig.bundle(f"c{i}", {"snapshot_best.jpg": 40_000, "clip.mp4": 500_000}) for i in range(3)]
+    assert wait(lambda: rig.verified() == {"c0", "c1", "c2"}, 60), rig.acks
+    sent_whole = sum(p.stat().st_size for folder in folders for p in folder.iterdir())
+    up = rig.link.uploader
+    assert up.files_done == 12 and up.bytes_sent == sent_whole  # each file once, nothing sent again
+    assert up.bytes_confirmed == sent_whole
+    assert not up._trailing  # every answer awaited came
+
+
+def test_a_node_restarted_before_fins_answer_does_not_send_what_the_hub_confirmed(rig):
+    """A hub that answers every segment but has not yet answered fin (busy, or the node stops first):
+    after a restart the node sends each file's init and fin again, and no segment the hub confirmed,
+    also none of those answered after fin went out."""
+    import paho.mqtt.client as mqtt
+
+    segments: list[str] = []  # topics of segments the hub got
+    subscribed = threading.Event()
+
+    def on_message(client, userdata, m):
+        parts = m.topic.split("/")
+        if parts[2] == "init":
+            userdata[parts[1]] = json.loads(m.payload)["user_data"]["client_id"]
+        elif parts[2] == "fin":
+            return  # never answered
+        else:
+            segments.append(m.topic)
+        answer = {"vsn": "0.1", "topic": m.topic, "packet_id": 0, "reason_code": 0, "reason_description": "ok"}
+        client.publish(f"$file-response/{userdata[parts[1]]}", json.dumps(answer), qos=1)
+
+    hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="slow-hub", userdata={})
+    hub.on_message = on_message
+    hub.on_connect = lambda c, u, f, rc, p: c.subscribe("$file-async/#", qos=1)
+    hub.on_subscribe = lambda *a: subscribed.set()
+    hub.connect("127.0.0.1", rig.broker.port)
+    hub.loop_start()
+    try:
+        assert subscribed.wait(10)
+        rig.start_node()
+        folder = rig.bundle("s1", {"snapshot_best.jpg": 40_000, "clip.mp4": 500_000})
+        whole = sum(p.stat().st_size for p in folder.iterdir())
+        assert wait(lambda: rig.link.uploader.bytes_confirmed == whole, 30), rig.link.uploader.bytes_confirmed
+        rig.stop_node()
+        before = len(segments)
+        rig.start_node()
+        rig.link.queue_bundle(folder, rig.store.rows()[0].manifest_sha256)
+        assert wait(lambda: rig.link.upload_store.counts()["files_pending"] == 0, 30)  # all finishing again
+        time.sleep(0.5)
+        assert segments[before:] == [] and rig.link.uploader.bytes_sent == 0
+    finally:
+        hub.loop_stop()
+        hub.disconnect()
+
+
 def test_a_broker_restart_mid_transfer_loses_nothing(tmp_path):
     rig = Rig(tmp_path, upload="max_bytes_per_s = 400000")  # slow enough to be cut in the middle
     try:

@@ -113,7 +113,7 @@ def finetune(data: Path, init: Path, out: Path, *, sides: tuple[int, ...], iters
         for p in getattr(net, part).parameters():
             p.requires_grad_(False)
     opt = make_optimizer(net, lr, 5e-4)
-    ema = EMA(net, decay=0.995, tau=max(10.0, iters / 10))
+    ema = EMA(net, decay=0.98, tau=max(10.0, iters / 20))
     loss_fn = DetectionLoss(len(CLASSES))
     t0, it, epoch = time.time(), 0, 0
     net.train()
@@ -131,13 +131,15 @@ def finetune(data: Path, init: Path, out: Path, *, sides: tuple[int, ...], iters
         epoch += 1
     minutes = round((time.time() - t0) / 60, 1)
     model = ema.ema.eval()
-    st = json.loads((data / "index.json").read_text()).get("stats", {})
+    from models.train.dataset import stats
+
+    st = stats([r for r in recs if r["scene"] in train_scenes])
     training = {"tool": "python -m models.train.aerial finetune (models/train/aerial.py)",
                 "init": {k: init_manifest.get(k) for k in ("name", "version", "sha256")},
                 "data": f"{len(ds)} frames of {len(train_scenes)} random aerial scenes "
                         f"(models/train/aerial_scenes.py, seeds {min(train_scenes)}-{max(train_scenes)}), "
                         "never the shipped drone scenarios",
-                "objects": st.get("objects"), "tile_sides": list(sides), "crop_px": crop,
+                "objects": st["objects"], "lighting": st["lighting"], "tile_sides": list(sides), "crop_px": crop,
                 "frozen": list(("stem", "s2", "s3", "s4")[:freeze]), "iterations": iters, "batch": batch,
                 "lr": lr, "seed": seed, "train_minutes": minutes,
                 "widths": init_manifest.get("training", {}).get("widths"),

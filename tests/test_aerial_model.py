@@ -74,5 +74,3 @@ def test_it_finds_the_angler_and_the_people_on_the_bank():
     recall, precision, labelled = recall_precision(looks("drone_day_bank_angler", times, "person"))
     assert labelled >= 6
     assert recall >= 0.7 and precision >= 0.8, (recall, precision)
-    rod_recall, _, _ = recall_precision(looks("drone_day_bank_angler", times, "fishing_rod"), iou=0.2)
-    assert rod_recall >= 0.5, rod_recall

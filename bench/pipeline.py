@@ -186,8 +186,12 @@ def drone_figures(detector: Detector, scenario: str, count: int) -> dict:
     from edge.track import Tracker
 
     profile = load_profile(REPO / "firmware_config" / "drone.toml", check_files=False)
+    if profile.detect.model is not None:  # the drone profile's own model (models/aerial), as the node runs it
+        detector = Detector(profile.resolve(profile.detect.model), classes=profile.detect.classes,
+                            score_threshold=profile.detect.score_threshold)
     frames, _ = render_frames(scenario, count)
-    out = {"drone_scenario": scenario, "drone_frames": len(frames), "drone_tiles": profile.detect.tiles.model_dump()}
+    out = {"drone_scenario": scenario, "drone_frames": len(frames), "drone_model": detector.model.manifest.name,
+           "drone_tiles": profile.detect.tiles.model_dump()}
     for name, tiles in (("whole", None), ("tiled", profile.detect.tiles)):
         stage, tracker = DetectionStage(detector, profile.detect.motion, tiles), Tracker()
         cpu = time.process_time()

@@ -394,3 +394,18 @@ def test_a_wading_angler_at_the_zone_edge_is_fishing():
     def scene(t):
         return [track(1, "person", wader, t, True), track(2, "fishing_rod", rod, t, True)]
     assert Script(RuleEngine(profile([FISHING]))).run(60, scene).stages() == ["warning", "alert"]
+
+
+def test_a_knee_deep_wader_whose_box_ends_at_the_waterline_is_fishing():
+    """reservoir_day_wading_angler with the model: the detector boxes what shows above the water
+    (0.5 m of 1.7 m hidden), so the box ends 0.3 of its height above the shore band."""
+    wader = (480, 470, 510, 570)  # 100 px that show; feet 30 px further down, at the band's edge
+    rod = (300, 330, 490, 500)
+
+    def scene(t):
+        return [track(1, "person", wader, t, True), track(2, "fishing_rod", rod, t, True)]
+    assert Script(RuleEngine(profile([FISHING]))).run(60, scene).stages() == ["warning", "alert"]
+
+    def crew_out_on_the_water(t):  # a boat's crew well out on the water keeps out of the band
+        return [track(1, "person", (480, 380, 510, 440), t, True), track(2, "fishing_rod", (300, 250, 490, 420), t, True)]
+    assert Script(RuleEngine(profile([FISHING]))).run(60, crew_out_on_the_water).stages() == []

@@ -28,7 +28,7 @@ def _fog_ramp(w: int, h: int) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def _rain_layers(w: int, h: int, intensity10: int, angle10: int) -> tuple[np.ndarray, ...]:
     """A few streak layers (uint8 brightness to add), picked per frame at an offset."""
-    rng = np.random.default_rng([0x4A1, w, h, intensity10, angle10])
+    rng = np.random.default_rng([0x4A1, w, h, intensity10, angle10 % (1 << 32)])  # a slant to the left is < 0
     n = int(intensity10 / 10 * w * h / 900)
     angle = math.radians(angle10 / 10)
     out = []

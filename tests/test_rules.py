@@ -239,6 +239,24 @@ def test_two_tracks_on_one_parked_car_are_one_violation():
     assert s.at("alert")[0] == pytest.approx(60.0, abs=0.6)
 
 
+def test_one_bad_box_of_a_stall_does_not_split_its_violation():
+    """market_day_stall_sidewalk with the model: the stall has two tracks (the whole stall and the
+    crates' box kept from the set-up), both in one violation; for one frame the whole stall's box is
+    a crop's cut half, so the two boxes no longer overlap as twins.  The second track was already in
+    the violation: it stays there, no second warning."""
+    zones = [{"name": "no_stall", "polygon": [[0, 0.8], [1, 0.8], [1, 1], [0, 1]]}]
+    rule = {"name": "no_stall", "kind": "stall", "zones": ["no_stall"], "dwell_s": 60, "recheck_s": 60}
+    whole, crates, cut = (300, 680, 410, 900), (315, 805, 400, 904), (345, 680, 410, 860)
+
+    def stall(t):
+        tracks = [track(6, "stall", cut if 150 <= t < 150.3 else whole, t, stationary=True)]
+        if t >= 70:
+            tracks.append(track(25, "stall", crates, t, stationary=True))
+        return tracks
+    s = Script(RuleEngine(profile([rule], zones))).run(240, stall)
+    assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
+
+
 # --- camera_tamper -------------------------------------------------------------------------------
 
 TAMPER = {"name": "tamper", "kind": "camera_tamper", "dwell_s": 5, "recheck_s": 0, "clear_after_s": 5}
@@ -376,3 +394,18 @@ def test_a_wading_angler_at_the_zone_edge_is_fishing():
     def scene(t):
         return [track(1, "person", wader, t, True), track(2, "fishing_rod", rod, t, True)]
     assert Script(RuleEngine(profile([FISHING]))).run(60, scene).stages() == ["warning", "alert"]
+
+
+def test_a_knee_deep_wader_whose_box_ends_at_the_waterline_is_fishing():
+    """reservoir_day_wading_angler with the model: the detector boxes what shows above the water
+    (0.5 m of 1.7 m hidden), so the box ends 0.3 of its height above the shore band."""
+    wader = (480, 470, 510, 570)  # 100 px that show; feet 30 px further down, at the band's edge
+    rod = (300, 330, 490, 500)
+
+    def scene(t):
+        return [track(1, "person", wader, t, True), track(2, "fishing_rod", rod, t, True)]
+    assert Script(RuleEngine(profile([FISHING]))).run(60, scene).stages() == ["warning", "alert"]
+
+    def crew_out_on_the_water(t):  # a boat's crew well out on the water keeps out of the band
+        return [track(1, "person", (480, 380, 510, 440), t, True), track(2, "fishing_rod", (300, 250, 490, 420), t, True)]
+    assert Script(RuleEngine(profile([FISHING]))).run(60, crew_out_on_the_water).stages() == []

@@ -376,7 +376,8 @@ def test_camera_faults_change_pixels_and_labels_as_a_camera_would():
 
 def test_weather_changes_the_picture_not_the_labels():
     _, _, clean = _one(ANGLER_TOML)
-    for weather in ('[weather.rain]\nintensity = 0.8\n', '[weather.fog]\ndensity = 0.7\n',
+    for weather in ('[weather.rain]\nintensity = 0.8\n', '[weather.rain]\nintensity = 0.6\nangle_deg = -15\n',
+                    '[weather.fog]\ndensity = 0.7\n',
                     '[[weather.glare]]\nx = 0.5\ny = 0.5\nradius = 0.1\n'):
         _, _, wet = _one(ANGLER_TOML + weather)
         assert np.abs(wet.image.astype(int) - clean.image.astype(int)).mean() > 1.0, weather

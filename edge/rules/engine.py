@@ -261,6 +261,14 @@ class RuleEngine:
         near = [v for v in taken if v.cls == subject.track.cls]  # this frame's boxes: same picture
         if not near:
             return None
+        if rule.kind != "fishing":
+            # A track that is already part of a violation another track took this frame is that
+            # object's second track (a half box kept from the set-up, a crop's cut box), not a second
+            # offender: one bad box of the other track must not split the violation in two.
+            # (Fishing keeps its own holder logic: two anglers may share ids after a swap.)
+            mine = next((v for v in near if subject.track.id in v.track_ids), None)
+            if mine is not None:
+                return mine
         overlap = [_covered(v.box, subject.track.box) for v in near]
         best = int(np.argmax(overlap))
         return near[best] if overlap[best] >= 0.8 else None

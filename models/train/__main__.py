@@ -130,6 +130,7 @@ def _finetune(argv: list[str]) -> int:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--minutes", type=float, default=None, help="stop after this wall time (a shared machine)")
     ap.add_argument("--name")
     ap.add_argument("--version")
     a = ap.parse_args(argv)
@@ -137,7 +138,8 @@ def _finetune(argv: list[str]) -> int:
 
     try:
         finetune(Path(a.data), Path(a.init), Path(a.out), iters=a.iters, batch=a.batch, lr=a.lr, seed=a.seed,
-                 threads=a.threads, name=a.name, version=a.version, log=_print)
+                 threads=a.threads, name=a.name, version=a.version, log=_print,
+                 max_minutes=a.minutes)
     except (FineTuneError, OSError, KeyError) as exc:
         print(f"models.train: {exc}", file=sys.stderr)
         return 2

@@ -117,7 +117,7 @@ def load_init(folder: Path) -> tuple[Detector, dict]:
 
 def finetune(data_yaml: Path, init: Path, out: Path, *, iters: int = 300, batch: int = 8, lr: float = 5e-4,
              seed: int = 0, threads: int = 1, name: str | None = None, version: str | None = None,
-             log=print) -> dict:
+             log=print, max_minutes: float | None = None) -> dict:
     from edge.detect.evaluate import evaluate
     from models.train.export import write_model_folder
 
@@ -142,6 +142,9 @@ def finetune(data_yaml: Path, init: Path, out: Path, *, iters: int = 300, batch:
             it += 1
             if it % 20 == 0 or it == iters:
                 log(f"iter {it}/{iters} loss box {parts[0]:.3f} cls {parts[1]:.3f} dfl {parts[2]:.3f}")
+            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
+                log(f"time budget of {max_minutes} min reached at iter {it}/{iters}")
+                iters = it  # a shared machine: stop here (the manifest records the iterations done)
             if it >= iters:
                 break
         epoch += 1

@@ -76,7 +76,6 @@ def feet_reach(box: Box) -> Box:
     return x1, y1, x2, y2 + WADING_REACH * (y2 - y1)
 
 
-
 def reach_gap(person: Track, gear: Track) -> float | None:
     """How far the gear is from the person's hands, in person heights; None when out of arm's reach.
 

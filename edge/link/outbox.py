@@ -179,6 +179,23 @@ class Outbox:
             self._bytes -= row[1]
         self.over_limit = False
 
+    @contextlib.contextmanager
+    def _immediate(self):
+        """A write transaction that takes the write lock first (BEGIN IMMEDIATE), waiting for it.
+
+        Why: a deferred transaction that reads and then writes (a receipt counts, then deletes) fails at
+        once with "database is locked" when the ack connection committed in between (WAL gives no busy
+        wait to an upgrade from a stale snapshot): the receipt was dropped and 300 receipted messages
+        waited out their back-off to be sent again."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(apsw.SQLError):  # SQLite may have rolled back already (a full disk)
+                self._db.execute("ROLLBACK")
+            raise
+
     def _forget(self, seqs: list[int]) -> None:
         marks = ",".join("?" * len(seqs))
         count, size, sent = self._db.execute(
@@ -250,7 +267,7 @@ class Outbox:
         if not msg_ids:
             return 0
         now = time.time()
-        with self._lock, self._db:
+        with self._lock, self._immediate():
             gone = freed = awaiting = 0
             longest = 0.0
             for start in range(0, len(msg_ids), 256):

@@ -92,13 +92,12 @@ def tile_ap(model_dir: str | Path, frames, side: int, overlap: float = 0.2, thre
 def finetune(data: Path, init: Path, out: Path, *, sides: tuple[int, ...], iters: int, batch: int, lr: float,
              seed: int, threads: int, val_scenes: int, crop: int = 160, freeze: int = 2, log=print) -> dict:
     import torch
-    from torch.utils.data import DataLoader
 
     from models.train.aerial_data import AerialTiles
     from models.train.export import write_model_folder
-    from models.train.finetune import load_init
+    from models.train.finetune import load_init, run_iterations
     from models.train.loss import DetectionLoss
-    from models.train.train import EMA, collate, lr_at, make_optimizer, train_step
+    from models.train.train import EMA, make_optimizer
     from simulator import CLASSES
 
     torch.set_num_threads(threads)
@@ -115,20 +114,9 @@ def finetune(data: Path, init: Path, out: Path, *, sides: tuple[int, ...], iters
     opt = make_optimizer(net, lr, 5e-4)
     ema = EMA(net, decay=0.98, tau=max(10.0, iters / 20))
     loss_fn = DetectionLoss(len(CLASSES))
-    t0, it, epoch = time.time(), 0, 0
-    net.train()
-    while it < iters:
-        ds.epoch = epoch
-        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
-        for imgs, targets in DataLoader(ds, batch_size=batch, sampler=order, collate_fn=collate, drop_last=True):
-            parts = train_step(net, opt, ema, loss_fn, imgs, targets, lr_at(it, iters, max(1, iters // 20), lr, 0.05))
-            it += 1
-            if it % 20 == 0 or it == iters:
-                log(f"iter {it}/{iters} loss box {parts[0]:.3f} cls {parts[1]:.3f} dfl {parts[2]:.3f} "
-                    f"({(time.time() - t0) / 60:.1f} min)")
-            if it >= iters:
-                break
-        epoch += 1
+    t0 = time.time()
+    run_iterations(net, ds, opt, ema, loss_fn, iters=iters, batch=batch, seed=seed, lr=lr, warm_share=20, floor=0.05,
+                   log=log, show_minutes=True)
     minutes = round((time.time() - t0) / 60, 1)
     model = ema.ema.eval()
     from models.train.dataset import stats

@@ -132,22 +132,9 @@ def finetune(data_yaml: Path, init: Path, out: Path, *, iters: int = 300, batch:
     opt = make_optimizer(net, lr, 5e-4)
     ema = EMA(net, decay=0.99, tau=max(10.0, iters / 10))
     loss_fn = DetectionLoss(len(CLASSES))
-    t0, it, epoch = time.time(), 0, 0
-    net.train()
-    while it < iters:
-        ds.epoch = epoch
-        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
-        for imgs, targets in DataLoader(ds, batch_size=batch, sampler=order, collate_fn=collate, drop_last=True):
-            parts = train_step(net, opt, ema, loss_fn, imgs, targets, lr_at(it, iters, max(1, iters // 10), lr, 0.1))
-            it += 1
-            if it % 20 == 0 or it == iters:
-                log(f"iter {it}/{iters} loss box {parts[0]:.3f} cls {parts[1]:.3f} dfl {parts[2]:.3f}")
-            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
-                log(f"time budget of {max_minutes} min reached at iter {it}/{iters}")
-                iters = it  # a shared machine: stop here (the manifest records the iterations done)
-            if it >= iters:
-                break
-        epoch += 1
+    t0 = time.time()
+    iters = run_iterations(net, ds, opt, ema, loss_fn, iters=iters, batch=batch, seed=seed, lr=lr, warm_share=10,
+                           floor=0.1, log=log, max_minutes=max_minutes)
     model = ema.ema.eval()
     minutes = round((time.time() - t0) / 60, 2)
     training = {"tool": "python -m models.train --data ... --init ... (models/train/finetune.py)",
@@ -197,3 +184,29 @@ before {m['map50_before']} -> after {m['map50_after']} ({m['map50_gain']:+.4f})
 |---|---|---|
 {rows}
 """, encoding="utf-8")
+
+
+def run_iterations(net, ds, opt, ema, loss_fn, *, iters: int, batch: int, seed: int, lr: float, warm_share: int,
+                   floor: float, log, max_minutes: float | None = None, show_minutes: bool = False) -> int:
+    """The fine-tuning iterations (this tool's and the aerial one's): a seeded order per epoch, the
+    warm-up over `iters // warm_share` and cosine to `floor` x lr; returns the iterations done (fewer
+    when `max_minutes` of wall time run out first)."""
+    t0, it, epoch = time.time(), 0, 0
+    net.train()
+    while it < iters:
+        ds.epoch = epoch
+        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed * 1000 + epoch)).tolist()
+        for imgs, targets in DataLoader(ds, batch_size=batch, sampler=order, collate_fn=collate, drop_last=True):
+            parts = train_step(net, opt, ema, loss_fn, imgs, targets,
+                               lr_at(it, iters, max(1, iters // warm_share), lr, floor))
+            it += 1
+            if it % 20 == 0 or it == iters:
+                took = f" ({(time.time() - t0) / 60:.1f} min)" if show_minutes else ""
+                log(f"iter {it}/{iters} loss box {parts[0]:.3f} cls {parts[1]:.3f} dfl {parts[2]:.3f}{took}")
+            if max_minutes is not None and time.time() - t0 > max_minutes * 60:
+                log(f"time budget of {max_minutes} min reached at iter {it}/{iters}")
+                iters = it  # a shared machine: stop here (the manifest records the iterations done)
+            if it >= iters:
+                break
+        epoch += 1
+    return iters

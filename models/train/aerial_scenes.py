@@ -15,27 +15,17 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from models.train.aerial_site import ORIGIN, PATH, SHORE, WATER, SiteMap
-from models.train.scenes import COLORS, _toml_value
+from models.train.scenes import COLORS, Choices, _toml_value
 from simulator.aerial.scenario import AerialScenario, validate_aerial
 
 SITE = SiteMap()
 HATS = ["auto", "none", "straw", "cap", "bucket"]
 
 
-class _AerialScene:
+class _AerialScene(Choices):
     def __init__(self, rng: np.random.Generator, duration: float):
-        self.rng, self.dur = rng, duration
-        self.actors: list[dict] = []
+        super().__init__(rng, duration)
         self.trees: list[dict] = []
-
-    def u(self, lo: float, hi: float) -> float:
-        return float(self.rng.uniform(lo, hi))
-
-    def p(self, prob: float) -> bool:
-        return bool(self.rng.random() < prob)
-
-    def pick(self, items):
-        return items[int(self.rng.integers(len(items)))]
 
     def key(self, t: float, east: float, north: float) -> list[float]:
         return [round(t, 2), *SITE.latlon(east, north)]

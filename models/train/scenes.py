@@ -20,14 +20,13 @@ COLORS = ["black", "white", "grey", "silver", "darkgrey", "red", "darkred", "ora
           "khaki", "wood", "cream"]
 
 
-class _Scene:
-    """Collects actors and occluders for one scene; `rng` drives every choice."""
+class Choices:
+    """The random choices every scene generator makes (fixed-camera and aerial), all from `rng`."""
 
     def __init__(self, rng: np.random.Generator, duration: float):
         self.rng = rng
         self.dur = duration
         self.actors: list[dict] = []
-        self.occluders: list[dict] = []
 
     def u(self, lo: float, hi: float) -> float:
         return float(self.rng.uniform(lo, hi))
@@ -37,6 +36,14 @@ class _Scene:
 
     def pick(self, items):
         return items[int(self.rng.integers(len(items)))]
+
+
+class _Scene(Choices):
+    """Collects actors and occluders for one scene; `rng` drives every choice."""
+
+    def __init__(self, rng: np.random.Generator, duration: float):
+        super().__init__(rng, duration)
+        self.occluders: list[dict] = []
 
     def add(self, kind: str, path: list, **kw) -> dict:
         a = {"id": f"{kind}{len(self.actors)}", "kind": kind, "path": path}

@@ -409,3 +409,27 @@ def test_a_knee_deep_wader_whose_box_ends_at_the_waterline_is_fishing():
     def crew_out_on_the_water(t):  # a boat's crew well out on the water keeps out of the band
         return [track(1, "person", (480, 380, 510, 440), t, True), track(2, "fishing_rod", (300, 250, 490, 420), t, True)]
     assert Script(RuleEngine(profile([FISHING]))).run(60, crew_out_on_the_water).stages() == []
+
+
+def test_the_market_fire_lane_counts_a_cart_left_there_not_one_passing():
+    """A fire lane must be clear of anything parked: the shipped market profile alerts on a
+    tricycle or handcart (or a scooter the detector reads as a cart) standing in it, as on a car;
+    a cart pushed along the lane is not parked."""
+    from pathlib import Path
+
+    from edge.config import load_profile
+
+    market = load_profile(Path(__file__).parent.parent / "firmware_config" / "market.toml")
+
+    def left(t):
+        return [track(4, "cart", (400, 470, 470, 540), t, stationary=True)]
+
+    s = Script(RuleEngine(market)).run(130, left)
+    parking = [(t, stage) for t, stage, vid in s.events if "fire_lane" in vid]
+    assert [stage for _, stage in parking] == ["warning", "alert"]
+
+    def pushed(t):
+        x = 20 + 6 * t
+        return [track(5, "cart", (x, 470, x + 70, 540), t, stationary=False)]
+
+    assert Script(RuleEngine(market)).run(130, pushed).events == []

@@ -433,3 +433,29 @@ def test_the_market_fire_lane_counts_a_cart_left_there_not_one_passing():
         return [track(5, "cart", (x, 470, x + 70, 540), t, stationary=False)]
 
     assert Script(RuleEngine(market)).run(130, pushed).events == []
+
+
+def test_a_track_the_tracker_only_coasts_does_not_take_the_anglers_violation_from_his_new_track():
+    """A moving camera: the tracker's prediction of the angler drifts off him (it coasts, unseen,
+    carrying a stray rod box) and it finds him again as a new track with his rod.  The track seen
+    in this frame claims the violation first; the coasting one, listed first, must not take it and
+    leave the angler a second violation (a second warning and a clear while he fishes on)."""
+    ghost_box, ghost_rod = (80, 600, 120, 700), (60, 450, 110, 640)
+
+    def scene(t):
+        if t < 25:  # warned at 20 s
+            return [track(1, "person", ANGLER, t, stationary=True), track(2, "fishing_rod", ROD, t, stationary=True)]
+        tracks = []
+        if t < 29:  # the old track coasts on, off the angler, until the tracker drops it
+            for tid, cls, box in ((1, "person", ghost_box), (7, "fishing_rod", ghost_rod)):
+                ghost = track(tid, cls, box, t)
+                ghost.missed_since = 25.0
+                tracks.append(ghost)
+        return tracks + [track(3, "person", ANGLER, t, stationary=True), track(2, "fishing_rod", ROD, t, stationary=True)]
+
+    engine = RuleEngine(profile([FISHING]))
+    Script(engine).run(28, scene)
+    assert len(engine.open) == 1  # nor does the coasting track start a violation of its own
+    s = Script(RuleEngine(profile([FISHING]))).run(90, scene)
+    assert s.stages() == ["warning", "alert"] and len({vid for *_, vid in s.events}) == 1
+    assert s.at("alert")[0] == pytest.approx(50.0, abs=0.6)

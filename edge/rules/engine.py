@@ -162,8 +162,13 @@ class RuleEngine:
         events: list[LifecycleEvent] = []
         mine = [v for v in self.open if v.rule.name == rule.name and v.zone == zone]
         taken: set[str] = set()
-        for subject in subjects:
+        # Subjects seen in this frame claim their violations first.  A track the tracker only
+        # coasts (its prediction drifting off the object on a moving camera) must not take an
+        # angler's violation from the new track that has just found him, leaving him a second one.
+        for subject in sorted(subjects, key=lambda s: not s.track.visible):
             violation = self._match(subject, mine, taken, mono, rule)
+            if violation is None and not subject.track.visible:
+                continue  # a track the detector did not find this frame continues a violation, never starts one
             if violation is None:
                 # Standing still is only known after the tracker's window: the situation began when
                 # the object stopped, so its dwell does too.

@@ -138,7 +138,9 @@ def finetune(data: Path, init: Path, out: Path, *, sides: tuple[int, ...], iters
         res = tile_ap(out, _frames_of_cache(data, val), sides[0], threads=threads)
         manifest["metrics"] = {"val_random_scenes": sorted(val)[0:1] + sorted(val)[-1:], "val": res}
         log(json.dumps({"val": res}))
-    manifest["name"], manifest["version"] = "edge-aerial", "1"
+    # A run that continues an aerial model is its next version; one from models/default is version 1.
+    again = init_manifest.get("name") == "edge-aerial" and str(init_manifest.get("version", "")).isdigit()
+    manifest["name"], manifest["version"] = "edge-aerial", str(int(init_manifest["version"]) + 1) if again else "1"
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     log(json.dumps({"train_minutes": minutes, "sha256": manifest["sha256"]}))
     return manifest

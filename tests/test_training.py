@@ -124,3 +124,15 @@ def test_ap_all_point_interpolation():
     acc.add(np.array([[0, 0, 10, 10], [1, 1, 10, 10]], np.float32), np.array([0.9, 0.8], np.float32),
             np.zeros(2, np.int64), gt, np.zeros(2, np.int64))
     assert acc.result()["per_class_ap50"]["person"] == pytest.approx(0.5)  # duplicate is a FP, 1 of 2 found
+
+
+def test_an_aerial_run_from_the_aerial_model_is_its_next_version():
+    import json
+    from pathlib import Path
+
+    from models.train.aerial import aerial_version
+
+    shipped = json.loads((Path(__file__).parent.parent / "models" / "aerial" / "manifest.json").read_text())
+    assert aerial_version(shipped) == str(int(shipped["version"]) + 1)
+    default = json.loads((Path(__file__).parent.parent / "models" / "default" / "manifest.json").read_text())
+    assert aerial_version(default) == "1"

@@ -27,6 +27,13 @@ DRONE_SCENARIOS = ("drone_day_angler_under_trees", "drone_day_bank_angler", "dro
 EVAL_CLASSES = ("person", "fishing_rod", "boat")
 
 
+def aerial_version(init_manifest: dict) -> str:
+    """A run that continues an aerial model makes its next version (a node and the hub tell the
+    shipped models apart by it); a run from models/default or any other model makes version 1."""
+    version = str(init_manifest.get("version", ""))
+    return str(int(version) + 1) if init_manifest.get("name") == "edge-aerial" and version.isdigit() else "1"
+
+
 def _frames_of_cache(root: Path, scenes: set[int]):
     import cv2
 
@@ -138,9 +145,7 @@ def finetune(data: Path, init: Path, out: Path, *, sides: tuple[int, ...], iters
         res = tile_ap(out, _frames_of_cache(data, val), sides[0], threads=threads)
         manifest["metrics"] = {"val_random_scenes": sorted(val)[0:1] + sorted(val)[-1:], "val": res}
         log(json.dumps({"val": res}))
-    # A run that continues an aerial model is its next version; one from models/default is version 1.
-    again = init_manifest.get("name") == "edge-aerial" and str(init_manifest.get("version", "")).isdigit()
-    manifest["name"], manifest["version"] = "edge-aerial", str(int(init_manifest["version"]) + 1) if again else "1"
+    manifest["name"], manifest["version"] = "edge-aerial", aerial_version(init_manifest)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     log(json.dumps({"train_minutes": minutes, "sha256": manifest["sha256"]}))
     return manifest

@@ -35,6 +35,19 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int, kind: int = socket.SOCK_STREAM) -> list[int]:
+    """n different free ports: each stays bound until all are picked (two free_port() calls in a row
+    can return the same port, and a broker given it twice fails with 'Address already in use')."""
+    sockets = [socket.socket(socket.AF_INET, kind) for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def level_video(path: Path, n: int = 30, fps: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:
     """An H.264 clip whose frame i is a flat grey of level 8*i: the order of frames can be read back."""
     from edge.video import H264Writer

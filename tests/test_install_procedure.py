@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BIN, REPO, free_port, require_tool
+from .conftest import BIN, REPO, free_ports, require_tool
 
 DOC = REPO / "docs" / "operations.md"
 SECURITY = REPO / "docs" / "security.md"
@@ -76,7 +76,7 @@ class Machine:
     def __init__(self):
         self.root = Path(tempfile.mkdtemp(prefix="edge-install-", dir="/tmp"))
         os.chmod(self.root, 0o755)
-        self.node_port, self.hub_port = free_port(), free_port()
+        self.node_port, self.hub_port = free_ports(2)
         r = str(self.root)
         self.rules = [
             [r"(?<![\w.-])/opt/edge/\.venv/bin/", f"{BIN}/"],

@@ -18,7 +18,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from .conftest import free_port, require_tool, run_cli
+from .conftest import free_ports, require_tool, run_cli
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
 
@@ -32,7 +32,7 @@ class Sandbox:
         self.hub = self.root / "etc" / "edge-hub"
         self.mosq = self.root / "etc" / "mosquitto"
         self.persist = self.root / "var" / "lib" / "mosquitto"
-        self.node_port, self.hub_port = free_port(), free_port()
+        self.node_port, self.hub_port = free_ports(2)
         self.proc: subprocess.Popen | None = None
 
     def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:

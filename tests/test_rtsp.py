@@ -13,7 +13,7 @@ from edge.capture import SourceState, open_source
 from edge.config.capture import CaptureConfig
 from simulator.fleet.camera import wait_port
 
-from .conftest import free_port, require_tool
+from .conftest import free_ports, require_tool
 
 
 class RtspRig:
@@ -26,8 +26,7 @@ class RtspRig:
     def __init__(self, tmp: Path):
         self.server_bin = require_tool("rtsp-server-perl")
         self.ffmpeg = require_tool("ffmpeg")
-        self.client_port = free_port()
-        self.source_port = free_port()
+        self.client_port, self.source_port = free_ports(2)
         self.rtp_start = random.randrange(20000, 40000, 2)
         self.clip = tmp / "camera.mp4"
         subprocess.run([self.ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i",

@@ -30,9 +30,7 @@ def require_tool(name: str) -> str:
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1, kind)[0]
 
 
 def free_ports(n: int, kind: int = socket.SOCK_STREAM) -> list[int]:
